@@ -1,0 +1,178 @@
+//! Developer tasks for coar-notify-rs, run as `cargo xtask <task>`.
+//!
+//! - `ci`: the one gate. `cargo fmt --check`, `cargo clippy -D warnings`, then every test of
+//!   the workspace, with the storage tests pointed at the local PostgreSQL and MariaDB.
+//!
+//! This is a developer tool: nothing in the product depends on it.
+
+use std::{
+    env,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail};
+
+/// PostgreSQL on the project's development and CI machines (trust auth).
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// MariaDB on the project's development and CI machines (root, empty password).
+const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            print_help();
+            Ok(())
+        }
+        Some(other) => {
+            print_help();
+            bail!("unknown task `{other}`")
+        }
+    }
+}
+
+fn print_help() {
+    eprintln!(
+        "cargo xtask <task>
+
+tasks:
+  ci     cargo fmt --check, cargo clippy -D warnings, then every test of the workspace
+         (storage tests use COAR_TEST_POSTGRES_URL and COAR_TEST_MYSQL_URL, defaulting to
+         {DEFAULT_POSTGRES_URL} and {DEFAULT_MYSQL_URL})"
+    );
+}
+
+/// The CI gate. Each step is printed before it runs; the first failure stops the run.
+fn ci() -> Result<()> {
+    let root = workspace_root();
+    let started = Instant::now();
+    step(&root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    step(
+        &root,
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let postgres =
+        env::var("COAR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let mysql = env::var("COAR_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.to_owned());
+    let mut totals = TestTotals::default();
+    test_step(
+        &root,
+        &["test", "--workspace", "--all-targets"],
+        &[
+            ("COAR_TEST_POSTGRES_URL", postgres.as_str()),
+            ("COAR_TEST_MYSQL_URL", mysql.as_str()),
+        ],
+        &mut totals,
+    )?;
+    test_step(&root, &["test", "--workspace", "--doc"], &[], &mut totals)?;
+    println!("xtask ci: all steps passed in {:.0?}", started.elapsed());
+    // One closing line for the whole run, whatever the last test binary printed.
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    Ok(())
+}
+
+/// Tests counted over every `test result:` line cargo printed.
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+}
+
+/// Runs `cargo test …`, echoing its output and adding its `test result:` lines to `totals`.
+fn test_step(
+    dir: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    totals: &mut TestTotals,
+) -> Result<()> {
+    let shown_env: String = envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    println!("$ {shown_env}cargo {}", args.join(" "));
+    let mut child = Command::new("cargo")
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start cargo")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.trim().strip_prefix("test result: ") {
+            totals.passed += count_before(rest, " passed");
+            totals.failed += count_before(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("{} passed, {} failed", totals.passed, totals.failed.max(1));
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// In `ok. 8 passed; 0 failed; …`, the number before `label`.
+fn count_before(text: &str, label: &str) -> u64 {
+    text.split(';')
+        .find_map(|part| part.trim().strip_suffix(label.trim_start()).map(str::trim))
+        .and_then(|n| n.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs one command in `dir`, echoing it first; fails when the command does.
+fn step(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    let shown_env: String = envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    println!("$ {shown_env}{program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("cannot start `{program}`"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_cargo_test_summaries() {
+        let line =
+            "ok. 8 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s";
+        assert_eq!(super::count_before(line, " passed"), 8);
+        assert_eq!(super::count_before(line, " failed"), 2);
+    }
+}
