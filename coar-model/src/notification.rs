@@ -199,8 +199,12 @@ impl Activity {
                 out.extend(node.cite_as());
                 out.extend(node.reference("as:subject"));
                 out.extend(node.reference("as:object"));
+                // An acknowledgement embeds the Offer: its resource is about the same thing.
                 if let Some(inner) = node.reference("object") {
                     out.push(inner);
+                }
+                if let Some(inner) = node.node("object") {
+                    out.extend(inner.cite_as());
                 }
             }
         }

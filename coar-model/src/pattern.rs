@@ -256,6 +256,21 @@ impl fmt::Display for Pattern {
     }
 }
 
+/// Serialized as its [slug](Pattern::slug).
+impl serde::Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.slug())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let slug = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Pattern::from_slug(&slug)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown pattern {slug:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,223 @@
 //! Persistence for a COAR Notify service.
 //!
 //! This crate owns every SQL statement of the project: notifications in both directions with
-//! their raw bodies, the durable processing queue, the service registry and request threads,
-//! on SQLite (embedded default), PostgreSQL and MariaDB/MySQL.
+//! their raw bodies and indexed columns, the durable processing queue with its state machine
+//! and attempt history, the service registry, and request threads. It runs on SQLite (the
+//! embedded default), PostgreSQL (many server processes on one database) and MariaDB/MySQL,
+//! through SeaORM, with migrations applied at open.
 //!
-//! It deliberately does no HTTP and no JSON-LD processing: it stores what the layers above
-//! have parsed and validated.
+//! It deliberately does no HTTP, no JSON-LD processing and no validation: it stores what the
+//! layers above have parsed (a [`coar_model::Notification`]) and answers their queries.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), coar_store::StoreError> {
+//! use coar_store::{Direction, NewNotification, State, Store};
+//! let store = Store::open("sqlite://coar-notify.db").await?;
+//! let body = std::fs::read("fixtures/spec/request-review.json").unwrap();
+//! let n = coar_model::Notification::from_slice(&body).unwrap();
+//! let stored = store
+//!     .insert(NewNotification::inbound(&n, &body, "application/ld+json"))
+//!     .await?;
+//! let claims = store.claim(Direction::Inbound, "worker-1", 10).await?;
+//! for claim in claims {
+//!     store.complete(&claim, None).await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Durability
+//! SQLite runs in WAL mode with `synchronous=FULL`: a transaction that returned is on disk,
+//! even across power loss, at the cost of one fsync per commit (NORMAL would risk the last
+//! commits). PostgreSQL and MariaDB use their own durable defaults.
+
+mod cidr;
+mod entity;
+pub mod migration;
+mod model;
+mod notifications;
+mod queue;
+mod services;
+mod threads;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+pub use cidr::Cidr;
+pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, Stats};
+pub use notifications::{Inserted, NewNotification};
+pub use queue::{Claim, Delivery, Failure};
+pub use services::{Service, ServiceInput};
+pub use threads::{Thread, ThreadStatus};
+
+/// What went wrong in the store. Every variant but [`StoreError::Database`] is the caller's
+/// to act on; `Database` means the database itself failed (unreachable, full, …).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another notification with the same id from the same origin is already stored, with a
+    /// different body.
+    #[error(
+        "a different notification with id {notification_id:?} from {origin:?} is already stored"
+    )]
+    Conflict {
+        /// The stored one's key.
+        key: i64,
+        /// The notification id.
+        notification_id: String,
+        /// The origin id.
+        origin: String,
+    },
+    /// No such record.
+    #[error("no record {0}")]
+    NotFound(i64),
+    /// The claim's lease expired and another worker holds the notification now.
+    #[error("the lease on notification {0} was lost: another worker has it")]
+    LeaseLost(i64),
+    /// An input value is not acceptable.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// Which input.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The URL names no supported database.
+    #[error("unsupported database URL {0:?}: use sqlite://, postgres:// or mysql://")]
+    UnsupportedUrl(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, one file, the embedded default.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MariaDB or MySQL.
+    MySql,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://path.db`, `postgres://…` or `mysql://…`.
+    pub url: String,
+    /// Retry behaviour of the queue.
+    pub policy: QueuePolicy,
+    /// How long a claim holds a notification before another worker may take it.
+    pub lease: Duration,
+    /// Apply migrations when opening (default true).
+    pub migrate: bool,
+    /// Connection pool size (default 8; SQLite still has one writer at a time).
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// Defaults for a URL.
+    pub fn new(url: impl Into<String>) -> Config {
+        Config {
+            url: url.into(),
+            policy: QueuePolicy::default(),
+            lease: Duration::from_secs(300),
+            migrate: true,
+            max_connections: 8,
+        }
+    }
+}
+
+/// The store: a connection pool and the queue policy. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+    policy: QueuePolicy,
+    lease: Duration,
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates, with default settings.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(Config::new(url)).await
+    }
+
+    /// Opens with explicit settings.
+    pub async fn open_with(config: Config) -> Result<Store, StoreError> {
+        let backend = if config.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if config.url.starts_with("postgres://") || config.url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if config.url.starts_with("mysql://") || config.url.starts_with("mariadb://") {
+            Backend::MySql
+        } else {
+            return Err(StoreError::UnsupportedUrl(config.url));
+        };
+        let url = config.url.replacen("mariadb://", "mysql://", 1);
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(config.max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            options.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+            });
+        }
+        let db = Database::connect(options).await?;
+        let store = Store {
+            db,
+            backend,
+            policy: config.policy,
+            lease: config.lease,
+        };
+        if config.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies every pending migration. Safe to run any number of times, from several
+    /// processes (each migration is idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migration::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The queue policy.
+    pub fn policy(&self) -> QueuePolicy {
+        self.policy
+    }
+
+    /// Checks that the database answers (for health checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await?;
+        Ok(())
+    }
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,364 @@
+//! Storing notifications idempotently, and the queries over them.
+
+use chrono::{DateTime, Utc};
+use coar_model::Notification;
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::NotSet,
+    ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionTrait,
+    sea_query::{Expr, Query},
+};
+
+use crate::{
+    Attempt, Direction, Filter, Page, Record, State, Stats, Store, StoreError,
+    entity::{attempt, link, notification},
+    model::to_micros,
+    sha256_hex,
+};
+
+/// A notification to store.
+#[derive(Debug, Clone)]
+pub struct NewNotification<'a> {
+    /// Which way it travels.
+    pub direction: Direction,
+    /// The parsed notification (for the indexed columns).
+    pub notification: &'a Notification,
+    /// The body exactly as received or to be sent.
+    pub body: &'a [u8],
+    /// The body's media type.
+    pub media_type: &'a str,
+    /// The sender's address (inbound).
+    pub remote_addr: Option<String>,
+    /// The registered service it is attributed to.
+    pub service: Option<i64>,
+    /// The initial state: `Queued` to process, `Quarantined` to hold, `Processed` to only
+    /// keep a record.
+    pub state: State,
+    /// When it was received; `None` means now.
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> NewNotification<'a> {
+    /// An inbound notification, queued for processing.
+    pub fn inbound(notification: &'a Notification, body: &'a [u8], media_type: &'a str) -> Self {
+        NewNotification {
+            direction: Direction::Inbound,
+            notification,
+            body,
+            media_type,
+            remote_addr: None,
+            service: None,
+            state: State::Queued,
+            received_at: None,
+        }
+    }
+
+    /// An outbound notification, queued for delivery.
+    pub fn outbound(notification: &'a Notification, body: &'a [u8]) -> Self {
+        NewNotification {
+            direction: Direction::Outbound,
+            ..NewNotification::inbound(notification, body, "application/ld+json")
+        }
+    }
+}
+
+/// What [`Store::insert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored now.
+    New(Record),
+    /// The very same body was already stored: here is the first record.
+    Duplicate(Record),
+}
+
+impl Inserted {
+    /// The record, new or first.
+    pub fn record(&self) -> &Record {
+        match self {
+            Inserted::New(r) | Inserted::Duplicate(r) => r,
+        }
+    }
+}
+
+fn dedup_key(direction: Direction, origin: &str, id: &str) -> String {
+    sha256_hex(format!("{}\n{origin}\n{id}", direction.as_str()).as_bytes())
+}
+
+/// The links a notification gets: (role, URI).
+fn links(n: &Notification) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let mut push = |role: &'static str, uri: Option<&str>| {
+        if let Some(uri) = uri.filter(|u| !u.is_empty()) {
+            let pair = (role, uri.to_owned());
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
+    };
+    push("origin", n.origin().and_then(|o| o.id()));
+    push("target", n.target().and_then(|t| t.id()));
+    push("actor", n.actor().and_then(|a| a.id()));
+    push("in-reply-to", n.in_reply_to());
+    for uri in n.resource_uris() {
+        push("resource", Some(uri));
+    }
+    out
+}
+
+impl Store {
+    /// Stores a notification with its queue state, in one transaction.
+    ///
+    /// Idempotent on (direction, origin id, notification id): the same body again returns
+    /// [`Inserted::Duplicate`] with the first record; a different body under the same id is
+    /// [`StoreError::Conflict`].
+    pub async fn insert(&self, new: NewNotification<'_>) -> Result<Inserted, StoreError> {
+        let n = new.notification;
+        let origin = n.origin().and_then(|o| o.id()).unwrap_or("");
+        let sha = sha256_hex(new.body);
+        // An activity without an id is keyed by its body, so that a repeat is still a repeat.
+        let id = n
+            .id()
+            .map_or_else(|| format!("urn:sha256:{sha}"), str::to_owned);
+        let key = dedup_key(new.direction, origin, &id);
+        if let Some(existing) = self.by_dedup_key(&key).await? {
+            return self.resolve_duplicate(existing, &sha);
+        }
+        let now = new.received_at.unwrap_or_else(Utc::now);
+        let cite_as: Vec<&str> = [n.object(), n.context()]
+            .into_iter()
+            .flatten()
+            .filter_map(|node| node.cite_as())
+            .collect();
+        let model = notification::ActiveModel {
+            id: NotSet,
+            direction: Set(new.direction.as_str().to_owned()),
+            dedup_key: Set(key.clone()),
+            notification_id: Set(id),
+            pattern: Set(n.pattern().map(|p| p.slug().to_owned())),
+            types: Set(n.types().join(" ")),
+            origin_id: Set(n.origin().and_then(|o| o.id()).map(str::to_owned)),
+            origin_inbox: Set(n.origin().and_then(|o| o.inbox()).map(str::to_owned)),
+            target_id: Set(n.target().and_then(|o| o.id()).map(str::to_owned)),
+            target_inbox: Set(n.target().and_then(|o| o.inbox()).map(str::to_owned)),
+            actor_id: Set(n.actor().and_then(|o| o.id()).map(str::to_owned)),
+            object_id: Set(n.object_id().map(str::to_owned)),
+            context_id: Set(n.context_id().map(str::to_owned)),
+            cite_as: Set(cite_as.join(" ")),
+            in_reply_to: Set(n.in_reply_to().map(str::to_owned)),
+            body: Set(new.body.to_vec()),
+            media_type: Set(new.media_type.chars().take(255).collect()),
+            sha256: Set(sha.clone()),
+            received_at: Set(to_micros(now)),
+            received_day: Set(now.format("%Y-%m-%d").to_string()),
+            remote_addr: Set(new.remote_addr.clone()),
+            service_id: Set(new.service),
+            state: Set(new.state.as_str().to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(None),
+            lease_until: Set(None),
+            lease_owner: Set(None),
+            last_error: Set(None),
+            updated_at: Set(to_micros(now)),
+        };
+        let txn = self.db.begin().await?;
+        let inserted = match model.insert(&txn).await {
+            Ok(m) => m,
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                // A concurrent insert of the same id won the race.
+                txn.rollback().await?;
+                let existing = self
+                    .by_dedup_key(&key)
+                    .await?
+                    .ok_or(StoreError::Database(err))?;
+                return self.resolve_duplicate(existing, &sha);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let rows: Vec<link::ActiveModel> = links(n)
+            .into_iter()
+            .map(|(role, uri)| link::ActiveModel {
+                id: NotSet,
+                notification: Set(inserted.id),
+                role: Set(role.to_owned()),
+                uri_hash: Set(sha256_hex(uri.as_bytes())),
+                uri: Set(uri),
+            })
+            .collect();
+        if !rows.is_empty() {
+            link::Entity::insert_many(rows).exec(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(Inserted::New(inserted.into()))
+    }
+
+    fn resolve_duplicate(
+        &self,
+        existing: notification::Model,
+        sha: &str,
+    ) -> Result<Inserted, StoreError> {
+        if existing.sha256 == sha {
+            Ok(Inserted::Duplicate(existing.into()))
+        } else {
+            Err(StoreError::Conflict {
+                key: existing.id,
+                notification_id: existing.notification_id,
+                origin: existing.origin_id.unwrap_or_default(),
+            })
+        }
+    }
+
+    async fn by_dedup_key(&self, key: &str) -> Result<Option<notification::Model>, StoreError> {
+        Ok(notification::Entity::find()
+            .filter(notification::Column::DedupKey.eq(key))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// One record by key.
+    pub async fn get(&self, key: i64) -> Result<Option<Record>, StoreError> {
+        Ok(notification::Entity::find_by_id(key)
+            .one(&self.db)
+            .await?
+            .map(Record::from))
+    }
+
+    /// The records with this activity id (in either direction, from any origin).
+    pub async fn find_by_notification_id(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+        Ok(notification::Entity::find()
+            .filter(notification::Column::NotificationId.eq(id))
+            .order_by_asc(notification::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect())
+    }
+
+    /// Every attempt made on a notification, oldest first.
+    pub async fn attempts(&self, key: i64) -> Result<Vec<Attempt>, StoreError> {
+        Ok(attempt::Entity::find()
+            .filter(attempt::Column::Notification.eq(key))
+            .order_by_asc(attempt::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Attempt::from)
+            .collect())
+    }
+
+    /// A page of records matching `filter`, newest first. `after` is the `next` cursor of the
+    /// previous page; `limit` is capped at 1000. The page says whether more follow: nothing
+    /// is ever cut off silently.
+    pub async fn list(
+        &self,
+        filter: &Filter,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<Record>, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        let mut query = notification::Entity::find().filter(condition(filter));
+        if let Some(after) = after {
+            query = query.filter(notification::Column::Id.lt(after));
+        }
+        let mut items: Vec<Record> = query
+            .order_by_desc(notification::Column::Id)
+            .limit(limit + 1)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect();
+        let next = if items.len() as u64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|r| r.key)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// How many records match `filter`.
+    pub async fn count(&self, filter: &Filter) -> Result<u64, StoreError> {
+        Ok(notification::Entity::find()
+            .filter(condition(filter))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// Counts by pattern, state, direction and day, for the records matching `filter`.
+    pub async fn stats(&self, filter: &Filter) -> Result<Stats, StoreError> {
+        use notification::Column as C;
+        let cond = condition(filter);
+        let group = |col: C| {
+            notification::Entity::find()
+                .select_only()
+                .column(col)
+                .column_as(C::Id.count(), "n")
+                .filter(cond.clone())
+                .group_by(col)
+                .order_by_asc(col)
+                .into_tuple::<(Option<String>, i64)>()
+        };
+        let to_counts = |rows: Vec<(Option<String>, i64)>, none: &str| -> Vec<(String, u64)> {
+            rows.into_iter()
+                .map(|(k, n)| {
+                    (
+                        k.unwrap_or_else(|| none.to_owned()),
+                        u64::try_from(n).unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
+        Ok(Stats {
+            by_pattern: to_counts(group(C::Pattern).all(&self.db).await?, "unrecognised"),
+            by_state: to_counts(group(C::State).all(&self.db).await?, ""),
+            by_direction: to_counts(group(C::Direction).all(&self.db).await?, ""),
+            by_day: to_counts(group(C::ReceivedDay).all(&self.db).await?, ""),
+        })
+    }
+}
+
+/// The SQL condition of a filter.
+fn condition(filter: &Filter) -> Condition {
+    use notification::Column as C;
+    let mut cond = Condition::all();
+    if let Some(d) = filter.direction {
+        cond = cond.add(C::Direction.eq(d.as_str()));
+    }
+    match &filter.pattern {
+        Some(Some(p)) => cond = cond.add(C::Pattern.eq(p.slug())),
+        Some(None) => cond = cond.add(C::Pattern.is_null()),
+        None => {}
+    }
+    if let Some(s) = filter.state {
+        cond = cond.add(C::State.eq(s.as_str()));
+    }
+    for (uri, roles) in [
+        (&filter.origin, &["origin"][..]),
+        (&filter.target, &["target"][..]),
+        (&filter.source, &["origin", "actor"][..]),
+        (&filter.resource, &["resource"][..]),
+    ] {
+        if let Some(uri) = uri {
+            cond = cond.add(C::Id.in_subquery(linked(uri, roles)));
+        }
+    }
+    if let Some(since) = filter.since {
+        cond = cond.add(C::ReceivedAt.gte(to_micros(since)));
+    }
+    if let Some(until) = filter.until {
+        cond = cond.add(C::ReceivedAt.lt(to_micros(until)));
+    }
+    cond
+}
+
+/// `SELECT notification FROM notification_links WHERE uri_hash = … AND role IN (…)`.
+pub(crate) fn linked(uri: &str, roles: &[&str]) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(link::Column::Notification)
+        .from(link::Entity)
+        .and_where(Expr::col(link::Column::UriHash).eq(sha256_hex(uri.as_bytes())))
+        .and_where(Expr::col(link::Column::Role).is_in(roles.iter().copied()))
+        .to_owned()
+}

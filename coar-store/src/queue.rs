@@ -1,0 +1,430 @@
+//! The durable queue: claiming with leases, completing, failing with backoff, replaying.
+//!
+//! Claiming is atomic with many workers in many processes: `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL and MariaDB, a single `UPDATE … WHERE id IN (SELECT … LIMIT n)` statement on
+//! SQLite (one writer at a time). A claim holds a lease; a worker that dies lets its lease
+//! expire and the notification becomes claimable again, its attempt recorded as abandoned.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::NotSet,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, LockBehavior, LockType, Query},
+};
+
+use crate::{
+    Backend, Direction, Record, State, Store, StoreError,
+    entity::{attempt, notification},
+    model::to_micros,
+};
+
+/// A notification claimed by a worker, until its lease ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The notification (state `processing`).
+    pub record: Record,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// When the lease ends.
+    pub lease_until: DateTime<Utc>,
+    token: String,
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Failure {
+    /// What went wrong.
+    pub message: String,
+    /// Retrying cannot help (e.g. the peer answered 4xx): go to `failed` at once.
+    pub permanent: bool,
+    /// Do not retry before this time (a peer's `Retry-After`).
+    pub not_before: Option<DateTime<Utc>>,
+    /// For deliveries: what the peer answered.
+    pub delivery: Option<Delivery>,
+}
+
+impl Failure {
+    /// A transient failure: retried with backoff.
+    pub fn transient(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            ..Failure::default()
+        }
+    }
+
+    /// A permanent failure: no retry.
+    pub fn permanent(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            permanent: true,
+            ..Failure::default()
+        }
+    }
+}
+
+/// What a peer answered to a delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The HTTP status.
+    pub status: u16,
+    /// The start of the response body.
+    pub excerpt: Option<String>,
+}
+
+fn claimable(direction: Direction, now: i64) -> Condition {
+    use notification::Column as C;
+    Condition::all()
+        .add(C::Direction.eq(direction.as_str()))
+        .add(
+            Condition::any()
+                .add(C::State.eq(State::Queued.as_str()))
+                .add(
+                    Condition::all()
+                        .add(C::State.eq(State::RetryScheduled.as_str()))
+                        .add(C::NextAttemptAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(C::State.eq(State::Processing.as_str()))
+                        .add(C::LeaseUntil.lt(now)),
+                ),
+        )
+}
+
+impl Store {
+    /// Claims up to `limit` notifications of `direction` that are due, oldest first, for
+    /// `worker`. Each claimed notification is `processing` under a lease and has an attempt
+    /// recorded. Two workers never hold the same notification at once.
+    pub async fn claim(
+        &self,
+        direction: Direction,
+        worker: &str,
+        limit: u64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.claim_at(direction, worker, limit, Utc::now()).await
+    }
+
+    /// [`claim`](Self::claim) as if the time were `now` (for tests of leases and backoff).
+    pub async fn claim_at(
+        &self,
+        direction: Direction,
+        worker: &str,
+        limit: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>, StoreError> {
+        use notification::Column as C;
+        let token = uuid::Uuid::new_v4().to_string();
+        let now_us = to_micros(now);
+        let lease_until =
+            now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(5));
+        let lease_us = to_micros(lease_until);
+        let txn = self.db.begin().await?;
+        let set_claimed = |ids: Condition| {
+            notification::Entity::update_many()
+                .col_expr(C::State, Expr::value(State::Processing.as_str()))
+                .col_expr(C::LeaseUntil, Expr::value(lease_us))
+                .col_expr(C::LeaseOwner, Expr::value(token.clone()))
+                .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+                .col_expr(C::UpdatedAt, Expr::value(now_us))
+                .filter(ids)
+        };
+        let ids: Vec<i64> = match self.backend {
+            Backend::Postgres | Backend::MySql => {
+                let ids: Vec<i64> = notification::Entity::find()
+                    .select_only()
+                    .column(C::Id)
+                    .filter(claimable(direction, now_us))
+                    .order_by_asc(C::Id)
+                    .limit(limit)
+                    .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                    .into_tuple()
+                    .all(&txn)
+                    .await?;
+                if !ids.is_empty() {
+                    set_claimed(Condition::all().add(C::Id.is_in(ids.clone())))
+                        .exec(&txn)
+                        .await?;
+                }
+                ids
+            }
+            Backend::Sqlite => {
+                // One statement: SQLite runs it under its single write lock.
+                let due = Query::select()
+                    .column(C::Id)
+                    .from(notification::Entity)
+                    .cond_where(claimable(direction, now_us))
+                    .order_by(C::Id, sea_orm::Order::Asc)
+                    .limit(limit)
+                    .to_owned();
+                set_claimed(Condition::all().add(C::Id.in_subquery(due)))
+                    .exec(&txn)
+                    .await?;
+                notification::Entity::find()
+                    .select_only()
+                    .column(C::Id)
+                    .filter(C::LeaseOwner.eq(token.clone()))
+                    .order_by_asc(C::Id)
+                    .into_tuple()
+                    .all(&txn)
+                    .await?
+            }
+        };
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        // An attempt still `running` belonged to a worker whose lease expired.
+        attempt::Entity::update_many()
+            .col_expr(attempt::Column::Outcome, Expr::value("abandoned"))
+            .col_expr(attempt::Column::FinishedAt, Expr::value(now_us))
+            .col_expr(
+                attempt::Column::Error,
+                Expr::value("the worker's lease expired before it finished"),
+            )
+            .filter(attempt::Column::Notification.is_in(ids.clone()))
+            .filter(attempt::Column::Outcome.eq("running"))
+            .exec(&txn)
+            .await?;
+        let records: Vec<Record> = notification::Entity::find()
+            .filter(C::Id.is_in(ids))
+            .order_by_asc(C::Id)
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect();
+        let rows: Vec<attempt::ActiveModel> = records
+            .iter()
+            .map(|r| attempt::ActiveModel {
+                id: NotSet,
+                notification: Set(r.key),
+                attempt: Set(i32::try_from(r.attempts).unwrap_or(i32::MAX)),
+                worker: Set(worker.chars().take(128).collect()),
+                started_at: Set(now_us),
+                finished_at: Set(None),
+                outcome: Set("running".into()),
+                error: Set(None),
+                http_status: Set(None),
+                response_excerpt: Set(None),
+            })
+            .collect();
+        attempt::Entity::insert_many(rows).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(records
+            .into_iter()
+            .map(|record| Claim {
+                attempt: record.attempts,
+                record,
+                lease_until,
+                token: token.clone(),
+            })
+            .collect())
+    }
+
+    /// Marks a claimed notification `processed`.
+    pub async fn complete(
+        &self,
+        claim: &Claim,
+        delivery: Option<Delivery>,
+    ) -> Result<(), StoreError> {
+        let now = to_micros(Utc::now());
+        let txn = self.db.begin().await?;
+        self.finish(&txn, claim, State::Processed, None, None, now)
+            .await?;
+        self.finish_attempt(&txn, claim, "succeeded", None, delivery, now)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt. Returns the new state: `retry_scheduled` (with backoff, or
+    /// the peer's `not_before` if later), `dead` once the maximum attempts are spent, or
+    /// `failed` for a permanent failure.
+    pub async fn fail(&self, claim: &Claim, failure: Failure) -> Result<State, StoreError> {
+        self.fail_at(claim, failure, Utc::now()).await
+    }
+
+    /// [`fail`](Self::fail) as if the time were `now`.
+    pub async fn fail_at(
+        &self,
+        claim: &Claim,
+        failure: Failure,
+        now: DateTime<Utc>,
+    ) -> Result<State, StoreError> {
+        let (state, next) = if failure.permanent {
+            (State::Failed, None)
+        } else if claim.attempt >= self.policy.max_attempts {
+            (State::Dead, None)
+        } else {
+            let backoff = now
+                + chrono::Duration::from_std(self.policy.delay(claim.attempt)).unwrap_or_default();
+            let next = failure
+                .not_before
+                .map_or(backoff, |nb| Ord::max(nb, backoff));
+            (State::RetryScheduled, Some(to_micros(next)))
+        };
+        let now_us = to_micros(now);
+        let txn = self.db.begin().await?;
+        self.finish(&txn, claim, state, next, Some(&failure.message), now_us)
+            .await?;
+        self.finish_attempt(
+            &txn,
+            claim,
+            "failed",
+            Some(&failure.message),
+            failure.delivery,
+            now_us,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(state)
+    }
+
+    /// Hands a claimed notification back unprocessed (graceful shutdown): `queued` again,
+    /// the attempt not counted.
+    pub async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        use notification::Column as C;
+        let now = to_micros(Utc::now());
+        let txn = self.db.begin().await?;
+        let result = notification::Entity::update_many()
+            .col_expr(C::State, Expr::value(State::Queued.as_str()))
+            .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
+            .col_expr(C::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(C::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::Id.eq(claim.record.key))
+            .filter(C::LeaseOwner.eq(claim.token.clone()))
+            .filter(C::State.eq(State::Processing.as_str()))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::LeaseLost(claim.record.key));
+        }
+        self.finish_attempt(&txn, claim, "released", None, None, now)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        txn: &DatabaseTransaction,
+        claim: &Claim,
+        state: State,
+        next: Option<i64>,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        use notification::Column as C;
+        let result = notification::Entity::update_many()
+            .col_expr(C::State, Expr::value(state.as_str()))
+            .col_expr(C::NextAttemptAt, Expr::value(next))
+            .col_expr(C::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(C::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(C::LastError, Expr::value(error.map(str::to_owned)))
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::Id.eq(claim.record.key))
+            .filter(C::LeaseOwner.eq(claim.token.clone()))
+            .filter(C::State.eq(State::Processing.as_str()))
+            .exec(txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::LeaseLost(claim.record.key));
+        }
+        Ok(())
+    }
+
+    async fn finish_attempt(
+        &self,
+        txn: &impl ConnectionTrait,
+        claim: &Claim,
+        outcome: &str,
+        error: Option<&str>,
+        delivery: Option<Delivery>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        use attempt::Column as A;
+        attempt::Entity::update_many()
+            .col_expr(A::Outcome, Expr::value(outcome))
+            .col_expr(A::FinishedAt, Expr::value(now))
+            .col_expr(A::Error, Expr::value(error.map(str::to_owned)))
+            .col_expr(
+                A::HttpStatus,
+                Expr::value(delivery.as_ref().map(|d| i32::from(d.status))),
+            )
+            .col_expr(
+                A::ResponseExcerpt,
+                Expr::value(
+                    delivery
+                        .and_then(|d| d.excerpt)
+                        .map(|e| e.chars().take(2000).collect::<String>()),
+                ),
+            )
+            .filter(A::Notification.eq(claim.record.key))
+            .filter(A::Attempt.eq(i32::try_from(claim.attempt).unwrap_or(i32::MAX)))
+            .filter(A::Outcome.eq("running"))
+            .exec(txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a `dead`, `failed` or `processed` notification again, with a fresh attempt
+    /// budget (its attempt history is kept). Returns false when it is in another state.
+    pub async fn replay(&self, key: i64) -> Result<bool, StoreError> {
+        self.requeue(key, &[State::Dead, State::Failed, State::Processed], true)
+            .await
+    }
+
+    /// Queues a `quarantined` notification for processing (its sender is now trusted).
+    pub async fn release_quarantined(&self, key: i64) -> Result<bool, StoreError> {
+        self.requeue(key, &[State::Quarantined], false).await
+    }
+
+    /// Queues every `quarantined` notification from `origin_id`; returns how many.
+    pub async fn release_quarantined_from(&self, origin_id: &str) -> Result<u64, StoreError> {
+        use notification::Column as C;
+        let result = notification::Entity::update_many()
+            .col_expr(C::State, Expr::value(State::Queued.as_str()))
+            .col_expr(C::UpdatedAt, Expr::value(to_micros(Utc::now())))
+            .filter(C::State.eq(State::Quarantined.as_str()))
+            .filter(C::Id.in_subquery(crate::notifications::linked(origin_id, &["origin"])))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    async fn requeue(&self, key: i64, from: &[State], reset: bool) -> Result<bool, StoreError> {
+        use notification::Column as C;
+        let mut update = notification::Entity::update_many()
+            .col_expr(C::State, Expr::value(State::Queued.as_str()))
+            .col_expr(C::NextAttemptAt, Expr::value(Option::<i64>::None))
+            .col_expr(C::UpdatedAt, Expr::value(to_micros(Utc::now())));
+        if reset {
+            update = update.col_expr(C::Attempts, Expr::value(0));
+        }
+        let result = update
+            .filter(C::Id.eq(key))
+            .filter(C::State.is_in(from.iter().map(|s| s.as_str())))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 && self.get(key).await?.is_none() {
+            return Err(StoreError::NotFound(key));
+        }
+        Ok(result.rows_affected == 1)
+    }
+
+    /// How many notifications of `direction` are in each state.
+    pub async fn queue_depth(&self, direction: Direction) -> Result<Vec<(State, u64)>, StoreError> {
+        let filter = crate::Filter {
+            direction: Some(direction),
+            ..Default::default()
+        };
+        let stats = self.stats(&filter).await?;
+        Ok(stats
+            .by_state
+            .into_iter()
+            .filter_map(|(s, n)| Some((s.parse().ok()?, n)))
+            .collect())
+    }
+}

@@ -1,0 +1,137 @@
+//! Request threads: an Offer and every reply to it, with the status they add up to.
+
+use coar_model::Pattern;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+
+use crate::{Direction, Record, Store, StoreError, entity::notification, notifications::linked};
+
+/// Where a request stands, derived from the replies received so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadStatus {
+    /// Sent, no answer yet.
+    Requested,
+    /// The service intends to act, which may change.
+    TentativelyAccepted,
+    /// The service intends to act.
+    Accepted,
+    /// The service does not intend to act now.
+    TentativelyRejected,
+    /// The service will not act.
+    Rejected,
+    /// The request was withdrawn.
+    Undone,
+    /// The result (review, endorsement, relationship, service result) was announced.
+    Announced,
+}
+
+impl ThreadStatus {
+    /// The status after `reply` (a pattern answering the Offer).
+    pub fn after(self, reply: Pattern) -> ThreadStatus {
+        match reply {
+            Pattern::TentativeAccept => ThreadStatus::TentativelyAccepted,
+            Pattern::Accept => ThreadStatus::Accepted,
+            Pattern::TentativeReject => ThreadStatus::TentativelyRejected,
+            Pattern::Reject => ThreadStatus::Rejected,
+            Pattern::UndoOffer => ThreadStatus::Undone,
+            Pattern::AnnounceReview
+            | Pattern::AnnounceEndorsement
+            | Pattern::AnnounceServiceResult
+            | Pattern::AnnounceRelationship
+            | Pattern::AnnounceIngest => ThreadStatus::Announced,
+            _ => self,
+        }
+    }
+
+    /// The status a sequence of replies adds up to.
+    pub fn derive<'a>(replies: impl IntoIterator<Item = &'a Record>) -> ThreadStatus {
+        replies
+            .into_iter()
+            .filter_map(|r| r.pattern)
+            .fold(ThreadStatus::Requested, ThreadStatus::after)
+    }
+}
+
+/// An Offer, the replies that name it in `inReplyTo`, and its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Thread {
+    /// The Offer.
+    pub offer: Record,
+    /// Replies in the order they were stored.
+    pub replies: Vec<Record>,
+    /// What the replies add up to.
+    pub status: ThreadStatus,
+}
+
+impl Store {
+    /// The thread of the Offer stored under `key`.
+    pub async fn thread(&self, key: i64) -> Result<Option<Thread>, StoreError> {
+        let Some(offer) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let replies: Vec<Record> = notification::Entity::find()
+            .filter(
+                notification::Column::Id
+                    .in_subquery(linked(&offer.notification_id, &["in-reply-to"])),
+            )
+            .filter(notification::Column::Id.ne(offer.key))
+            .order_by_asc(notification::Column::ReceivedAt)
+            .order_by_asc(notification::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Record::from)
+            .collect();
+        let status = ThreadStatus::derive(&replies);
+        Ok(Some(Thread {
+            offer,
+            replies,
+            status,
+        }))
+    }
+
+    /// The thread a notification belongs to: its own if it is an Offer, else that of the
+    /// Offer its `inReplyTo` names.
+    pub async fn thread_of(&self, record: &Record) -> Result<Option<Thread>, StoreError> {
+        if matches!(record.pattern, Some(p) if p.category() == coar_model::Category::Request) {
+            return self.thread(record.key).await;
+        }
+        let Some(irt) = &record.in_reply_to else {
+            return Ok(None);
+        };
+        let offers = self.find_by_notification_id(irt).await?;
+        match offers
+            .into_iter()
+            .find(|r| matches!(r.pattern, Some(p) if p.category() == coar_model::Category::Request))
+        {
+            Some(offer) => self.thread(offer.key).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Every request we sent about `resource` (object, context or cite-as), with its status.
+    pub async fn threads_for_resource(&self, resource: &str) -> Result<Vec<Thread>, StoreError> {
+        let offers = notification::Entity::find()
+            .filter(notification::Column::Id.in_subquery(linked(resource, &["resource"])))
+            .filter(notification::Column::Direction.eq(Direction::Outbound.as_str()))
+            .filter(
+                notification::Column::Pattern.is_in(
+                    Pattern::ALL
+                        .iter()
+                        .filter(|p| p.category() == coar_model::Category::Request)
+                        .map(|p| p.slug()),
+                ),
+            )
+            .order_by_asc(notification::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::new();
+        for offer in offers {
+            if let Some(t) = self.thread(offer.id).await? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+}
