@@ -6,3 +6,20 @@
 //!
 //! It deliberately knows nothing of COAR Notify (that vocabulary lives in `coar-model`), opens
 //! no network connections of its own and depends on no web framework.
+//!
+//! # What is here
+//! - [`link`]: RFC 8288 `Link` headers, parsed (discovery) and written (advertising).
+//! - [`discovery`]: finding an inbox in `Link` headers and HTML, without I/O.
+//! - [`conneg`]: `Accept` negotiation over RDF serializations; the POST media types and
+//!   `Accept-Post`.
+//! - [`inbox`]: the inbox listing (`ldp:contains`) with paging links, as JSON-LD with an
+//!   inline context, Turtle, N-Triples or N-Quads.
+
+pub mod conneg;
+pub mod discovery;
+pub mod inbox;
+pub mod link;
+
+pub use conneg::{ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, negotiate};
+pub use inbox::Listing;
+pub use link::{LDP_CONSTRAINED_BY, LDP_INBOX, Link, inbox_link_header, parse_link_header};
