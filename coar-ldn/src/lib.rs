@@ -12,14 +12,17 @@
 //! - [`discovery`]: finding an inbox in `Link` headers and HTML, without I/O.
 //! - [`conneg`]: `Accept` negotiation over RDF serializations; the POST media types and
 //!   `Accept-Post`.
+//! - [`jsonld`]: JSON-LD to RDF (N-Quads) with an offline loader of registered contexts.
 //! - [`inbox`]: the inbox listing (`ldp:contains`) with paging links, as JSON-LD with an
 //!   inline context, Turtle, N-Triples or N-Quads.
 
 pub mod conneg;
 pub mod discovery;
 pub mod inbox;
+pub mod jsonld;
 pub mod link;
 
 pub use conneg::{ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, negotiate};
 pub use inbox::Listing;
+pub use jsonld::{Contexts, JsonLdError};
 pub use link::{LDP_CONSTRAINED_BY, LDP_INBOX, Link, inbox_link_header, parse_link_header};

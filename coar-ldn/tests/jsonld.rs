@@ -1,0 +1,102 @@
+//! Every spec payload expands with the bundled and registered contexts and nothing else;
+//! an unknown remote context is refused without any network access (this crate has no
+//! network code: the loader only reads its in-memory map).
+
+use std::{fs, path::PathBuf};
+
+use coar_ldn::{Contexts, JsonLdError};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// AS2 is bundled; the COAR contexts are registered as a vocabulary layer would.
+fn contexts() -> Contexts {
+    let mut c = Contexts::default();
+    let v1 = fs::read_to_string(root().join("contexts/coar-notify-1.0.1.json")).unwrap();
+    let v0 = fs::read_to_string(root().join("contexts/coar-notify-0.9.0.json")).unwrap();
+    c.register("https://coar-notify.net", &v1).unwrap();
+    c.register("https://purl.org/coar/notify", &v0).unwrap();
+    c
+}
+
+#[test]
+fn every_spec_payload_converts_to_rdf_offline() {
+    let c = contexts();
+    let mut checked = 0;
+    for dir in ["spec", "spec/0.9.0", "spec/workflows"] {
+        for entry in fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(c.expand_count(&text).unwrap(), 1, "{}", path.display());
+            let quads = c
+                .to_nquads(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                quads.len() >= 10,
+                "{}: {} quads",
+                path.display(),
+                quads.len()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 36);
+}
+
+#[test]
+fn coar_terms_expand_to_the_vocabulary_of_their_context() {
+    let c = contexts();
+    let rr = fs::read_to_string(root().join("spec/request-review.json")).unwrap();
+    let quads = c.to_nquads(&rr).unwrap();
+    assert!(quads.contains(&"<urn:uuid:0370c0fb-bb78-4a9b-87f5-bed307a509dd> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <http://coar-notify.net/specification/vocabulary/ReviewAction> .".to_owned()), "{quads:#?}");
+    assert!(quads.iter().any(|q| {
+        q.ends_with("<http://www.w3.org/ns/ldp#inbox> <https://review-service.com/inbox/> .")
+    }));
+    let legacy = fs::read_to_string(root().join("spec/0.9.0/request-review.json")).unwrap();
+    let quads = c.to_nquads(&legacy).unwrap();
+    assert!(
+        quads
+            .iter()
+            .any(|q| q.contains("<https://purl.org/coar/notify_vocabulary/ReviewAction>"))
+    );
+}
+
+#[test]
+fn unknown_remote_contexts_are_refused_by_name() {
+    let c = contexts();
+    for iri in [
+        "http://169.254.169.254/latest/meta-data",
+        "https://example.org/context.jsonld",
+    ] {
+        let doc = format!(
+            r#"{{"@context": ["https://www.w3.org/ns/activitystreams", "{iri}"], "id": "urn:x:1", "type": "Offer"}}"#
+        );
+        match c.to_nquads(&doc) {
+            Err(JsonLdError::UnknownContext(named)) => assert_eq!(named, iri),
+            other => panic!("{iri}: {other:?}"),
+        }
+    }
+    // Without the COAR registration, the COAR context is unknown too.
+    let bare = Contexts::default();
+    let rr = fs::read_to_string(root().join("spec/request-review.json")).unwrap();
+    assert_eq!(
+        bare.to_nquads(&rr),
+        Err(JsonLdError::UnknownContext(
+            "https://coar-notify.net".into()
+        ))
+    );
+}
+
+#[test]
+fn malformed_input_is_an_error() {
+    let c = contexts();
+    assert!(matches!(c.to_nquads("{"), Err(JsonLdError::Json(_))));
+    assert!(matches!(
+        c.to_nquads(r#"{"@context": 5}"#),
+        Err(JsonLdError::Invalid(_))
+    ));
+}
