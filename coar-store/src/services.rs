@@ -167,6 +167,18 @@ impl ServiceInput {
     }
 }
 
+/// A unique-key violation on the service id is the caller's mistake, said as such.
+fn already_registered(err: sea_orm::DbErr, id: &str) -> StoreError {
+    if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        StoreError::Invalid {
+            field: "id",
+            message: format!("a service with id {id:?} is already registered"),
+        }
+    } else {
+        err.into()
+    }
+}
+
 fn hashes(tokens: &[String]) -> String {
     serde_json::to_string(
         &tokens
@@ -196,16 +208,11 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        match model.insert(&self.db).await {
-            Ok(m) => Ok(m.into()),
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(StoreError::Invalid {
-                    field: "id",
-                    message: format!("a service with id {:?} is already registered", input.id),
-                })
-            }
-            Err(err) => Err(err.into()),
-        }
+        model
+            .insert(&self.db)
+            .await
+            .map(Service::from)
+            .map_err(|e| already_registered(e, &input.id))
     }
 
     /// Replaces a service's settings (tokens only when `input.tokens` is given).
@@ -232,16 +239,11 @@ impl Store {
             model.token_hashes = Set(hashes(tokens));
         }
         model.updated_at = Set(to_micros(Utc::now()));
-        match model.update(&self.db).await {
-            Ok(m) => Ok(m.into()),
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(StoreError::Invalid {
-                    field: "id",
-                    message: format!("a service with id {:?} is already registered", input.id),
-                })
-            }
-            Err(err) => Err(err.into()),
-        }
+        model
+            .update(&self.db)
+            .await
+            .map(Service::from)
+            .map_err(|e| already_registered(e, &input.id))
     }
 
     /// Enables or disables a service.
