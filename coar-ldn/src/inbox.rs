@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::{
     conneg::RdfFormat,
-    link::{LDP_CONSTRAINED_BY, escape_target_public},
+    link::{LDP_CONSTRAINED_BY, link_value},
 };
 
 const LDP: &str = "http://www.w3.org/ns/ldp#";
@@ -53,13 +53,10 @@ impl Listing {
             format!("<{LDP}Resource>; rel=\"type\""),
         ];
         for (rel, url) in self.relations() {
-            out.push(format!("<{}>; rel=\"{rel}\"", escape_target_public(url)));
+            out.push(link_value(url, rel));
         }
         if let Some(c) = &self.constrained_by {
-            out.push(format!(
-                "<{}>; rel=\"{LDP_CONSTRAINED_BY}\"",
-                escape_target_public(c)
-            ));
+            out.push(link_value(c, LDP_CONSTRAINED_BY));
         }
         out
     }

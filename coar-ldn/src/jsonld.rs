@@ -1,7 +1,7 @@
 //! JSON-LD processing with the `json-ld` crate, offline: contexts come only from memory.
 //!
 //! [`Contexts`] is the document loader. It starts with ActivityStreams 2.0 (bundled in this
-//! crate); vocabularies register their own documents (COAR's come from `coar-model` as
+//! crate); vocabularies register their own documents (a vocabulary crate can ship them as
 //! plain data). Any other remote `@context` is refused with an error naming it: this crate
 //! has no network code at all, so a document can never make it fetch anything.
 

@@ -145,26 +145,22 @@ pub fn find_link<'a>(
         .find_map(|l| base.join(&l.target).ok())
 }
 
+/// A `Link` header value: `<target>; rel="rel"` (`<` and `>` in the target escaped).
+pub fn link_value(target: &str, rel: &str) -> String {
+    format!(
+        "<{}>; rel=\"{rel}\"",
+        target.replace('>', "%3E").replace('<', "%3C")
+    )
+}
+
 /// The `Link` header value that advertises `inbox` as the LDN inbox of a resource.
 pub fn inbox_link_header(inbox: &str) -> String {
-    format!("<{}>; rel=\"{LDP_INBOX}\"", escape_target(inbox))
+    link_value(inbox, LDP_INBOX)
 }
 
 /// The `Link` header value that points at the constraints of an inbox.
 pub fn constrained_by_link_header(constraints: &str) -> String {
-    format!(
-        "<{}>; rel=\"{LDP_CONSTRAINED_BY}\"",
-        escape_target(constraints)
-    )
-}
-
-/// Escapes `<` and `>` in a link target.
-pub(crate) fn escape_target_public(uri: &str) -> String {
-    escape_target(uri)
-}
-
-fn escape_target(uri: &str) -> String {
-    uri.replace('>', "%3E").replace('<', "%3C")
+    link_value(constraints, LDP_CONSTRAINED_BY)
 }
 
 #[cfg(test)]

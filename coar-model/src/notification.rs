@@ -417,7 +417,7 @@ impl Notification {
 
     /// The notification as a JSON string.
     pub fn to_json_string(&self) -> String {
-        Value::Object(self.activity().as_map().clone()).to_string()
+        serde_json::to_string(self.activity().as_map()).unwrap_or_default()
     }
 }
 

@@ -289,33 +289,40 @@ impl Store {
     /// Counts by pattern, state, direction and day, for the records matching `filter`.
     pub async fn stats(&self, filter: &Filter) -> Result<Stats, StoreError> {
         use notification::Column as C;
-        let cond = condition(filter);
-        let group = |col: C| {
-            notification::Entity::find()
-                .select_only()
-                .column(col)
-                .column_as(C::Id.count(), "n")
-                .filter(cond.clone())
-                .group_by(col)
-                .order_by_asc(col)
-                .into_tuple::<(Option<String>, i64)>()
-        };
-        let to_counts = |rows: Vec<(Option<String>, i64)>, none: &str| -> Vec<(String, u64)> {
-            rows.into_iter()
-                .map(|(k, n)| {
-                    (
-                        k.unwrap_or_else(|| none.to_owned()),
-                        u64::try_from(n).unwrap_or(0),
-                    )
-                })
-                .collect()
-        };
         Ok(Stats {
-            by_pattern: to_counts(group(C::Pattern).all(&self.db).await?, "unrecognised"),
-            by_state: to_counts(group(C::State).all(&self.db).await?, ""),
-            by_direction: to_counts(group(C::Direction).all(&self.db).await?, ""),
-            by_day: to_counts(group(C::ReceivedDay).all(&self.db).await?, ""),
+            by_pattern: self.counts_by(C::Pattern, filter, "unrecognised").await?,
+            by_state: self.counts_by(C::State, filter, "").await?,
+            by_direction: self.counts_by(C::Direction, filter, "").await?,
+            by_day: self.counts_by(C::ReceivedDay, filter, "").await?,
         })
+    }
+
+    /// `SELECT col, COUNT(id) … GROUP BY col ORDER BY col`; a NULL key is named `none`.
+    pub(crate) async fn counts_by(
+        &self,
+        col: notification::Column,
+        filter: &Filter,
+        none: &str,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(Option<String>, i64)> = notification::Entity::find()
+            .select_only()
+            .column(col)
+            .column_as(notification::Column::Id.count(), "n")
+            .filter(condition(filter))
+            .group_by(col)
+            .order_by_asc(col)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, n)| {
+                (
+                    k.unwrap_or_else(|| none.to_owned()),
+                    u64::try_from(n).unwrap_or(0),
+                )
+            })
+            .collect())
     }
 }
 

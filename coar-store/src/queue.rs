@@ -420,9 +420,10 @@ impl Store {
             direction: Some(direction),
             ..Default::default()
         };
-        let stats = self.stats(&filter).await?;
-        Ok(stats
-            .by_state
+        let counts = self
+            .counts_by(notification::Column::State, &filter, "")
+            .await?;
+        Ok(counts
             .into_iter()
             .filter_map(|(s, n)| Some((s.parse().ok()?, n)))
             .collect())

@@ -598,6 +598,17 @@ store_test!(quarantine_until_trusted, |db| {
             .is_empty()
     );
     assert_eq!(
+        db.store.queue_depth(Direction::Inbound).await.unwrap(),
+        [(State::Quarantined, 1)]
+    );
+    assert!(
+        db.store
+            .queue_depth(Direction::Outbound)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
         db.store
             .release_quarantined_from("https://research-organisation.org/repository")
             .await
