@@ -216,6 +216,38 @@ impl Store {
     }
 }
 
+/// Whether an error is a deadlock or serialization failure that the database resolved by
+/// rolling our transaction back (SQLSTATE 40001 or 40P01): running it again is correct.
+fn is_transient(err: &StoreError) -> bool {
+    let StoreError::Database(db) = err else {
+        return false;
+    };
+    let code = match db {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code().map(|c| c.into_owned())),
+        _ => None,
+    };
+    matches!(code.as_deref(), Some("40001" | "40P01"))
+}
+
+/// Evaluates a transaction's expression again (up to 10 times) when the database rolled it
+/// back to break a deadlock, as InnoDB does under concurrent claiming. (A macro rather than
+/// a function taking an async closure: the futures must stay `Send`.)
+macro_rules! retry {
+    ($run:expr) => {{
+        let mut tries = 0;
+        loop {
+            match $run {
+                Err(err) if $crate::is_transient(&err) && tries < 10 => tries += 1,
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retry;
+
 /// SHA-256 of `bytes`, lower-case hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

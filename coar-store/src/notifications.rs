@@ -113,6 +113,10 @@ impl Store {
     /// [`Inserted::Duplicate`] with the first record; a different body under the same id is
     /// [`StoreError::Conflict`].
     pub async fn insert(&self, new: NewNotification<'_>) -> Result<Inserted, StoreError> {
+        crate::retry!(self.insert_once(&new).await)
+    }
+
+    async fn insert_once(&self, new: &NewNotification<'_>) -> Result<Inserted, StoreError> {
         let n = new.notification;
         let origin = n.origin().and_then(|o| o.id()).unwrap_or("");
         let sha = sha256_hex(new.body);

@@ -113,6 +113,16 @@ impl Store {
         limit: u64,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>, StoreError> {
+        crate::retry!(self.claim_once(direction, worker, limit, now).await)
+    }
+
+    async fn claim_once(
+        &self,
+        direction: Direction,
+        worker: &str,
+        limit: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>, StoreError> {
         use notification::Column as C;
         let token = uuid::Uuid::new_v4().to_string();
         let now_us = to_micros(now);
@@ -228,6 +238,14 @@ impl Store {
         claim: &Claim,
         delivery: Option<Delivery>,
     ) -> Result<(), StoreError> {
+        crate::retry!(self.complete_once(claim, delivery.clone()).await)
+    }
+
+    async fn complete_once(
+        &self,
+        claim: &Claim,
+        delivery: Option<Delivery>,
+    ) -> Result<(), StoreError> {
         let now = to_micros(Utc::now());
         let txn = self.db.begin().await?;
         self.finish(&txn, claim, State::Processed, None, None, now)
@@ -247,6 +265,15 @@ impl Store {
 
     /// [`fail`](Self::fail) as if the time were `now`.
     pub async fn fail_at(
+        &self,
+        claim: &Claim,
+        failure: Failure,
+        now: DateTime<Utc>,
+    ) -> Result<State, StoreError> {
+        crate::retry!(self.fail_once(claim, failure.clone(), now).await)
+    }
+
+    async fn fail_once(
         &self,
         claim: &Claim,
         failure: Failure,
@@ -284,6 +311,10 @@ impl Store {
     /// Hands a claimed notification back unprocessed (graceful shutdown): `queued` again,
     /// the attempt not counted.
     pub async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        crate::retry!(self.release_once(claim).await)
+    }
+
+    async fn release_once(&self, claim: &Claim) -> Result<(), StoreError> {
         use notification::Column as C;
         let now = to_micros(Utc::now());
         let txn = self.db.begin().await?;
