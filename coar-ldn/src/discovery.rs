@@ -6,7 +6,66 @@
 
 use url::Url;
 
-use crate::link::{LDP_INBOX, find_link};
+use crate::{
+    conneg::{BodyFormat, body_format},
+    jsonld::Contexts,
+    link::{LDP_INBOX, find_link},
+    rdf::Dataset,
+};
+
+/// The inbox a representation of `resource` names: the triple `<resource> ldp:inbox <x>`
+/// in JSON-LD (processed with `contexts`) or Turtle, or an HTML `<link>`. Relative IRIs
+/// resolve against the resource URL.
+pub fn inbox_from_body(
+    resource: &Url,
+    content_type: &str,
+    body: &str,
+    contexts: &Contexts,
+) -> Option<Url> {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "text/html" || essence == "application/xhtml+xml" {
+        return inbox_from_html(body, resource);
+    }
+    let dataset = match body_format(content_type)? {
+        BodyFormat::JsonLd => contexts
+            .to_dataset_with_base(body, Some(resource.as_str()))
+            .ok()?,
+        BodyFormat::Turtle => Dataset::parse_turtle(body, Some(resource.as_str())).ok()?,
+    };
+    // The resource as written, and without a fragment (a document describing `#it`).
+    let mut subjects = vec![resource.as_str().to_owned()];
+    if resource.fragment().is_some() {
+        let mut doc = resource.clone();
+        doc.set_fragment(None);
+        subjects.push(doc.to_string());
+    }
+    subjects.iter().find_map(|s| {
+        dataset
+            .objects(s, LDP_INBOX)
+            .first()
+            .and_then(|i| Url::parse(i).ok())
+    })
+}
+
+/// LDN discovery over what the caller fetched: the `Link` headers first (skipped for a
+/// resource with a fragment), then, when they name no inbox, the body.
+pub fn discover<'a>(
+    resource: &Url,
+    link_headers: impl IntoIterator<Item = &'a str>,
+    body: Option<(&str, &str)>,
+    contexts: &Contexts,
+) -> Option<Url> {
+    inbox_from_link_headers(resource, link_headers).or_else(|| {
+        body.and_then(|(content_type, text)| {
+            inbox_from_body(resource, content_type, text, contexts)
+        })
+    })
+}
 
 /// The inbox advertised in `Link` headers for `resource`, unless the URI has a fragment.
 pub fn inbox_from_link_headers<'a>(
@@ -115,6 +174,99 @@ mod tests {
         );
         let with_fragment = Url::parse("https://repo.example/item/1#x").unwrap();
         assert_eq!(inbox_from_link_headers(&with_fragment, header), None);
+    }
+
+    #[test]
+    fn rdf_bodies() {
+        let contexts = Contexts::default();
+        let r = Url::parse("https://repo.example/item/1").unwrap();
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            // LDN's own example shape: the LDP context, a relative inbox.
+            (
+                "application/ld+json",
+                r#"{"@context": "http://www.w3.org/ns/ldp", "@id": "https://repo.example/item/1", "inbox": "/inbox/"}"#,
+                Some("https://repo.example/inbox/"),
+            ),
+            (
+                "application/ld+json",
+                r#"{"@context": "https://www.w3.org/ns/activitystreams", "id": "", "inbox": "https://x.example/in"}"#,
+                Some("https://x.example/in"),
+            ),
+            (
+                "application/ld+json",
+                r#"{"@id": "https://repo.example/item/1", "http://www.w3.org/ns/ldp#inbox": {"@id": "https://y.example/in"}}"#,
+                Some("https://y.example/in"),
+            ),
+            (
+                "application/ld+json",
+                r#"{"@id": "https://other.example/", "http://www.w3.org/ns/ldp#inbox": {"@id": "https://y.example/in"}}"#,
+                None,
+            ),
+            (
+                "application/ld+json",
+                r#"{"@context": "https://unknown.example/ctx", "inbox": "x"}"#,
+                None,
+            ),
+            (
+                "text/turtle",
+                "<> <http://www.w3.org/ns/ldp#inbox> <inbox/> .",
+                Some("https://repo.example/item/inbox/"),
+            ),
+            (
+                "text/turtle; charset=utf-8",
+                "@prefix ldp: <http://www.w3.org/ns/ldp#> .\n<https://repo.example/item/1> ldp:inbox <https://z.example/> .",
+                Some("https://z.example/"),
+            ),
+            ("text/turtle", "not turtle", None),
+            (
+                "text/html",
+                r#"<link rel="http://www.w3.org/ns/ldp#inbox" href="/h">"#,
+                Some("https://repo.example/h"),
+            ),
+            ("image/png", "", None),
+        ];
+        for (ct, body, want) in cases {
+            assert_eq!(
+                inbox_from_body(&r, ct, body, &contexts)
+                    .map(|u| u.to_string())
+                    .as_deref(),
+                *want,
+                "{ct} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn links_first_then_body() {
+        let contexts = Contexts::default();
+        let r = Url::parse("https://repo.example/item/1").unwrap();
+        let body = Some((
+            "text/turtle",
+            "<> <http://www.w3.org/ns/ldp#inbox> <https://body.example/> .",
+        ));
+        let header = [r#"<https://header.example/>; rel="http://www.w3.org/ns/ldp#inbox""#];
+        assert_eq!(
+            discover(&r, header, body, &contexts).unwrap().as_str(),
+            "https://header.example/"
+        );
+        assert_eq!(
+            discover(&r, [r#"<x>; rel="next""#], body, &contexts)
+                .unwrap()
+                .as_str(),
+            "https://body.example/"
+        );
+        let fragment = Url::parse("https://repo.example/item/1#it").unwrap();
+        let body = Some((
+            "text/turtle",
+            "<#it> <http://www.w3.org/ns/ldp#inbox> <https://body.example/> .",
+        ));
+        assert_eq!(
+            discover(&fragment, header, body, &contexts)
+                .unwrap()
+                .as_str(),
+            "https://body.example/"
+        );
+        assert_eq!(discover(&r, [], None, &contexts), None);
     }
 
     #[test]

@@ -3,22 +3,47 @@
 //! [`Contexts`] is the document loader. It starts with ActivityStreams 2.0 (bundled in this
 //! crate); vocabularies register their own documents (a vocabulary crate can ship them as
 //! plain data). Any other remote `@context` is refused with an error naming it: this crate
-//! has no network code at all, so a document can never make it fetch anything.
+//! has no network code, so a document can never make it fetch anything.
+//!
+//! Processed contexts are cached: a document whose top-level `@context` was seen before is
+//! expanded from the cached active context, without processing that context again.
 
 use std::{
     collections::HashMap,
     future::Future,
     pin::pin,
-    task::{Context, Poll, Waker},
+    sync::{Arc, Mutex},
+    task::{Context as TaskContext, Poll, Waker},
 };
 
 use json_ld::{
-    IriBuf, JsonLdProcessor, LoadError, Loader, RemoteDocument,
-    syntax::{Parse, Value},
+    Context, ExpandedDocument, IriBuf, JsonLdProcessor, LoadError, Loader, Process, RemoteDocument,
+    expansion::Expand,
+    rdf::RdfQuads,
+    syntax::{Parse, TryFromJson, Value},
 };
+
+use crate::rdf::Dataset;
 
 /// The ActivityStreams 2.0 context document.
 pub const ACTIVITYSTREAMS_CONTEXT: &str = include_str!("../contexts/activitystreams.jsonld");
+
+/// A small LDP context (`inbox`, `contains`, `constrainedBy`, the container types) for
+/// documents that use `"@context": "http://www.w3.org/ns/ldp"`, as LDN's examples do. It is
+/// this crate's own subset, not a copy of the W3C document.
+pub const LDP_CONTEXT: &str = r#"{"@context": {
+  "ldp": "http://www.w3.org/ns/ldp#",
+  "inbox": {"@id": "ldp:inbox", "@type": "@id"},
+  "contains": {"@id": "ldp:contains", "@type": "@id"},
+  "constrainedBy": {"@id": "ldp:constrainedBy", "@type": "@id"},
+  "Container": "ldp:Container",
+  "BasicContainer": "ldp:BasicContainer",
+  "Resource": "ldp:Resource",
+  "RDFSource": "ldp:RDFSource"
+}}"#;
+
+/// How many distinct processed contexts are kept; past that the cache starts over.
+const CACHE_LIMIT: usize = 256;
 
 /// Why a document could not be processed as JSON-LD.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,10 +67,24 @@ pub enum JsonLdError {
     },
 }
 
-/// The registered context documents: the offline document loader.
-#[derive(Debug, Clone)]
+type Processed = Context<IriBuf, json_ld::BlankIdBuf>;
+
+/// The registered context documents (the offline document loader) and the cache of
+/// processed contexts. Cheap to clone; clones share the cache.
+#[derive(Clone)]
 pub struct Contexts {
     docs: HashMap<String, RemoteDocument>,
+    cache: Arc<Mutex<HashMap<String, Processed>>>,
+}
+
+impl std::fmt::Debug for Contexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut iris: Vec<&String> = self.docs.keys().collect();
+        iris.sort();
+        f.debug_struct("Contexts")
+            .field("registered", &iris)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,17 +101,27 @@ impl Loader for Contexts {
 }
 
 impl Default for Contexts {
-    /// ActivityStreams 2.0 under its `https` and `http` IRIs.
+    /// ActivityStreams 2.0 and the LDP subset, under their `https` and `http` IRIs.
     fn default() -> Self {
         let mut c = Contexts {
             docs: HashMap::new(),
+            cache: Arc::default(),
         };
-        for iri in [
-            "https://www.w3.org/ns/activitystreams",
-            "http://www.w3.org/ns/activitystreams",
-        ] {
-            c.register(iri, ACTIVITYSTREAMS_CONTEXT)
-                .unwrap_or_else(|e| unreachable!("the bundled AS2 context is valid: {e}"));
+        let bundled = [
+            (
+                "https://www.w3.org/ns/activitystreams",
+                ACTIVITYSTREAMS_CONTEXT,
+            ),
+            (
+                "http://www.w3.org/ns/activitystreams",
+                ACTIVITYSTREAMS_CONTEXT,
+            ),
+            ("http://www.w3.org/ns/ldp", LDP_CONTEXT),
+            ("https://www.w3.org/ns/ldp", LDP_CONTEXT),
+        ];
+        for (iri, doc) in bundled {
+            c.register(iri, doc)
+                .unwrap_or_else(|e| unreachable!("a bundled context is valid: {e}"));
         }
         c
     }
@@ -87,7 +136,7 @@ fn parse(text: &str) -> Result<Value, JsonLdError> {
 /// Runs a future that never waits on I/O (the loader is in memory) to completion.
 fn run<F: Future>(future: F) -> Result<F::Output, JsonLdError> {
     let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut cx = TaskContext::from_waker(Waker::noop());
     for _ in 0..1_000 {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return Ok(out);
@@ -96,21 +145,6 @@ fn run<F: Future>(future: F) -> Result<F::Output, JsonLdError> {
     Err(JsonLdError::Invalid(
         "JSON-LD processing did not complete".into(),
     ))
-}
-
-fn classify(message: String, contexts: &Contexts) -> JsonLdError {
-    // The loader's error names the IRI it refused; report it as such.
-    match message.split_whitespace().find_map(|w| {
-        let w = w.trim_matches(|c: char| c == '`' || c == '"' || c == ':' || c == ',');
-        (w.contains("://") && !contexts.docs.contains_key(w)).then(|| w.to_owned())
-    }) {
-        Some(iri)
-            if message.contains("not a registered context") || message.contains("loading") =>
-        {
-            JsonLdError::UnknownContext(iri)
-        }
-        _ => JsonLdError::Invalid(message),
-    }
 }
 
 impl Contexts {
@@ -129,6 +163,7 @@ impl Contexts {
             iri.to_owned(),
             RemoteDocument::new(Some(url), Some(mime), value),
         );
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(())
     }
 
@@ -137,19 +172,148 @@ impl Contexts {
         self.docs.contains_key(iri)
     }
 
-    /// The document's RDF dataset as N-Quads lines (blank nodes labelled `_:b0`, `_:b1`, …).
-    pub fn to_nquads(&self, document: &str) -> Result<Vec<String>, JsonLdError> {
-        let input = RemoteDocument::new(None, None, parse(document)?);
-        let mut generator = json_ld::rdf_types::generator::Blank::new();
-        let mut rdf =
-            run(input.to_rdf(&mut generator, self))?.map_err(|e| classify(e.to_string(), self))?;
-        Ok(rdf.cloned_quads().map(|q| format!("{q} .")).collect())
+    /// The error for a failure inside json-ld: an unregistered remote context is named.
+    fn classify(&self, message: String) -> JsonLdError {
+        if message.contains("not a registered context") || message.contains("loading") {
+            let refused = message.split_whitespace().find_map(|w| {
+                let w = w.trim_matches(|c: char| matches!(c, '`' | '"' | ':' | ',' | '(' | ')'));
+                (w.contains("://") && !self.docs.contains_key(w)).then(|| w.to_owned())
+            });
+            if let Some(iri) = refused {
+                return JsonLdError::UnknownContext(iri);
+            }
+        }
+        JsonLdError::Invalid(message)
     }
 
-    /// Expands the document; returns how many top-level nodes it has.
-    pub fn expand_count(&self, document: &str) -> Result<usize, JsonLdError> {
+    /// The processed form of a top-level `@context` value, from the cache when seen before.
+    fn processed(&self, context: Value, base: Option<&IriBuf>) -> Result<Processed, JsonLdError> {
+        // The active context carries the base IRI that relative IRIs resolve against.
+        let key = format!("{}\n{context}", base.map_or("", |b| b.as_str()));
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(hit.clone());
+        }
+        let syntax = json_ld::syntax::context::Context::try_from_json(context)
+            .map_err(|e| JsonLdError::Invalid(e.to_string()))?;
+        let initial = Processed::new(base.cloned());
+        let processed = run(syntax.process_full(
+            &mut (),
+            &initial,
+            self,
+            base.cloned(),
+            json_ld::context_processing::Options::default(),
+            (),
+        ))?
+        .map_err(|e| self.classify(e.to_string()))?
+        .into_processed();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, processed.clone());
+        Ok(processed)
+    }
+
+    /// Expands a document, processing its top-level `@context` at most once per distinct
+    /// value.
+    pub fn expand(&self, document: &str) -> Result<ExpandedDocument, JsonLdError> {
+        self.expand_with_base(document, None)
+    }
+
+    /// [`expand`](Self::expand), with relative IRIs resolved against `base`.
+    pub fn expand_with_base(
+        &self,
+        document: &str,
+        base: Option<&str>,
+    ) -> Result<ExpandedDocument, JsonLdError> {
+        let base = base
+            .map(|b| {
+                IriBuf::new(b.to_owned())
+                    .map_err(|e| JsonLdError::Invalid(format!("base IRI {b:?}: {e}")))
+            })
+            .transpose()?;
+        let mut value = parse(document)?;
+        let context = match &mut value {
+            Value::Object(o) => o.remove("@context").next().map(|e| e.value),
+            _ => None,
+        };
+        let active = match context {
+            Some(c) => self.processed(c, base.as_ref())?,
+            None => Processed::new(base.clone()),
+        };
+        run(value.expand_full(
+            &mut (),
+            active,
+            base.as_ref(),
+            self,
+            json_ld::expansion::Options::default(),
+            (),
+        ))?
+        .map_err(|e| self.classify(e.to_string()))
+    }
+
+    /// Expands a document without the cache: the `json-ld` crate's own path, kept as the
+    /// reference (and the benchmark's baseline).
+    pub fn expand_uncached(&self, document: &str) -> Result<ExpandedDocument, JsonLdError> {
         let input = RemoteDocument::new(None, None, parse(document)?);
-        let expanded = run(input.expand(self))?.map_err(|e| classify(e.to_string(), self))?;
-        Ok(expanded.len())
+        run(JsonLdProcessor::expand(&input, self))?.map_err(|e| self.classify(e.to_string()))
+    }
+
+    /// The document's RDF dataset (blank nodes relabelled `_:b0`, `_:b1`, …).
+    pub fn to_dataset(&self, document: &str) -> Result<Dataset, JsonLdError> {
+        self.to_dataset_with_base(document, None)
+    }
+
+    /// [`to_dataset`](Self::to_dataset), with relative IRIs resolved against `base`.
+    pub fn to_dataset_with_base(
+        &self,
+        document: &str,
+        base: Option<&str>,
+    ) -> Result<Dataset, JsonLdError> {
+        let mut expanded = self.expand_with_base(document, base)?;
+        let mut generator = json_ld::rdf_types::generator::Blank::new();
+        expanded.relabel_and_canonicalize_with(&mut (), &mut generator);
+        let mut vocabulary = ();
+        let quads = expanded
+            .rdf_quads_full(&mut vocabulary, &mut generator, None, false)
+            .cloned();
+        Ok(Dataset::from_json_ld(quads))
+    }
+
+    /// The document's RDF dataset as N-Quads lines.
+    pub fn to_nquads(&self, document: &str) -> Result<Vec<String>, JsonLdError> {
+        let dataset = self.to_dataset(document)?;
+        let text = dataset
+            .serialize(crate::RdfFormat::NQuads)
+            .map_err(|e| JsonLdError::Invalid(e.to_string()))?;
+        Ok(text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect())
+    }
+
+    /// Compacts a JSON-LD document (e.g. the expanded form of Turtle) with `context` (a
+    /// `@context` value such as `["https://www.w3.org/ns/activitystreams", "…"]`), giving
+    /// the compact JSON a vocabulary layer reads.
+    pub fn compact(
+        &self,
+        document: &serde_json::Value,
+        context: &serde_json::Value,
+    ) -> Result<serde_json::Value, JsonLdError> {
+        let input = RemoteDocument::new(None, None, parse(&document.to_string())?);
+        let context =
+            json_ld::syntax::context::Context::try_from_json(parse(&context.to_string())?)
+                .map_err(|e| JsonLdError::Invalid(e.to_string()))?;
+        let reference =
+            json_ld::RemoteContextReference::Loaded(RemoteDocument::new(None, None, context));
+        let compacted =
+            run(input.compact(reference, self))?.map_err(|e| self.classify(e.to_string()))?;
+        serde_json::from_str(&compacted.to_string())
+            .map_err(|e| JsonLdError::Invalid(e.to_string()))
     }
 }

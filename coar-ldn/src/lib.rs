@@ -13,6 +13,10 @@
 //! - [`conneg`]: `Accept` negotiation over RDF serializations; the POST media types and
 //!   `Accept-Post`.
 //! - [`jsonld`]: JSON-LD to RDF (N-Quads) with an offline loader of registered contexts.
+//! - [`rdf`]: RDF datasets (sophia): Turtle, N-Triples, N-Quads, JSON-LD out; Turtle and
+//!   N-Quads in; isomorphism.
+//! - [`receiver`]: the receiver core: media type and bytes in, a parsed notification or a
+//!   typed error with its HTTP status out.
 //! - [`inbox`]: the inbox listing (`ldp:contains`) with paging links, as JSON-LD with an
 //!   inline context, Turtle, N-Triples or N-Quads.
 
@@ -21,8 +25,12 @@ pub mod discovery;
 pub mod inbox;
 pub mod jsonld;
 pub mod link;
+pub mod rdf;
+pub mod receiver;
 
 pub use conneg::{ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, negotiate};
 pub use inbox::Listing;
 pub use jsonld::{Contexts, JsonLdError};
 pub use link::{LDP_CONSTRAINED_BY, LDP_INBOX, Link, inbox_link_header, parse_link_header};
+pub use rdf::{Dataset, RdfError};
+pub use receiver::{ReceiveError, Received, Receiver, ReceiverConfig};

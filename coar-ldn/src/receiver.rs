@@ -1,0 +1,268 @@
+//! The framework-agnostic receiver core, like the reference Python library's `receive()`:
+//! media type and body bytes in; the parsed notification, or a typed error that knows its
+//! HTTP status, out. No web framework types, only the `http` crate's `StatusCode`.
+
+use http::StatusCode;
+use serde_json::Value;
+
+use crate::{
+    conneg::{ACCEPT_POST, BodyFormat, body_format},
+    jsonld::{Contexts, JsonLdError},
+    rdf::Dataset,
+};
+
+/// Limits and options of a [`Receiver`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverConfig {
+    /// The largest body accepted, in bytes (default 256 KiB).
+    pub max_bytes: usize,
+    /// The deepest JSON nesting accepted (default 32; notifications need about 6).
+    pub max_depth: usize,
+    /// The `@context` a Turtle body is compacted with, so that a vocabulary layer can read
+    /// it as compact JSON-LD (`None`: the JSON is left in expanded form).
+    pub compact_context: Option<Value>,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            max_bytes: 256 * 1024,
+            max_depth: 32,
+            compact_context: None,
+        }
+    }
+}
+
+/// A notification the receiver accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The body exactly as received.
+    pub original: Vec<u8>,
+    /// How it was read.
+    pub format: BodyFormat,
+    /// The notification as JSON-LD: the body itself for JSON-LD, the compacted (or
+    /// expanded) conversion for Turtle.
+    pub json: Value,
+    /// Its RDF dataset.
+    pub dataset: Dataset,
+}
+
+/// Why a notification was refused; each knows its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiveError {
+    /// The media type is not one an inbox accepts (415; answer with `Accept-Post`).
+    #[error("unsupported media type {found:?}; send one of: {ACCEPT_POST}")]
+    UnsupportedMediaType {
+        /// The `Content-Type` received, if any.
+        found: Option<String>,
+    },
+    /// The body is larger than the limit (413).
+    #[error("the body is {size} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// The body's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The body is not JSON (400).
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    MalformedJson {
+        /// The parser's message.
+        message: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// The JSON nests deeper than the limit (400).
+    #[error("the JSON nests deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// The JSON is not a JSON-LD document: an object or an array of objects (400).
+    #[error("a notification must be a JSON object")]
+    NotAnObject,
+    /// The JSON is not valid JSON-LD (400).
+    #[error("invalid JSON-LD: {0}")]
+    InvalidJsonLd(String),
+    /// The document uses a remote context this inbox does not know (422).
+    #[error("unknown remote context {0:?}: this inbox fetches no contexts")]
+    UnknownContext(String),
+    /// The Turtle is malformed, or not UTF-8 (400).
+    #[error("invalid Turtle: {0}")]
+    InvalidTurtle(String),
+}
+
+impl ReceiveError {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ReceiveError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ReceiveError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ReceiveError::UnknownContext(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A short, stable title for a problem report.
+    pub fn title(&self) -> &'static str {
+        match self {
+            ReceiveError::UnsupportedMediaType { .. } => "Unsupported media type",
+            ReceiveError::TooLarge { .. } => "Payload too large",
+            ReceiveError::MalformedJson { .. } => "Malformed JSON",
+            ReceiveError::TooDeep { .. } => "JSON nested too deeply",
+            ReceiveError::NotAnObject => "Not a JSON-LD document",
+            ReceiveError::InvalidJsonLd(_) => "Invalid JSON-LD",
+            ReceiveError::UnknownContext(_) => "Unknown remote context",
+            ReceiveError::InvalidTurtle(_) => "Invalid Turtle",
+        }
+    }
+}
+
+impl From<JsonLdError> for ReceiveError {
+    fn from(e: JsonLdError) -> Self {
+        match e {
+            JsonLdError::UnknownContext(iri) => ReceiveError::UnknownContext(iri),
+            JsonLdError::Json(m) => ReceiveError::MalformedJson {
+                message: m,
+                line: 0,
+                column: 0,
+            },
+            other => ReceiveError::InvalidJsonLd(other.to_string()),
+        }
+    }
+}
+
+/// The deepest nesting of a JSON value, measured without recursion.
+fn depth(value: &Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        max = max.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Receives notifications: checks media type, size and nesting, processes JSON-LD with
+/// the registered contexts only, or parses Turtle.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    contexts: Contexts,
+    config: ReceiverConfig,
+}
+
+impl Receiver {
+    /// A receiver with these contexts and limits.
+    pub fn new(contexts: Contexts, config: ReceiverConfig) -> Receiver {
+        Receiver { contexts, config }
+    }
+
+    /// The registered contexts.
+    pub fn contexts(&self) -> &Contexts {
+        &self.contexts
+    }
+
+    /// The limits and options.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    /// Reads one POSTed notification. `base` resolves relative IRIs in Turtle (use the URL
+    /// the notification will get, or the inbox URL).
+    pub fn receive(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        base: Option<&str>,
+    ) -> Result<Received, ReceiveError> {
+        let format = content_type.and_then(body_format).ok_or_else(|| {
+            ReceiveError::UnsupportedMediaType {
+                found: content_type.map(str::to_owned),
+            }
+        })?;
+        if body.len() > self.config.max_bytes {
+            return Err(ReceiveError::TooLarge {
+                size: body.len(),
+                limit: self.config.max_bytes,
+            });
+        }
+        match format {
+            BodyFormat::JsonLd => self.json_ld(body),
+            BodyFormat::Turtle => self.turtle(body, base),
+        }
+    }
+
+    fn json_ld(&self, body: &[u8]) -> Result<Received, ReceiveError> {
+        // serde_json first: exact positions in errors, and a recursion limit that keeps the
+        // JSON-LD parser (which recurses) away from hostile nesting.
+        let json: Value = serde_json::from_slice(body).map_err(|e| {
+            let message = e.to_string();
+            if message.starts_with("recursion limit exceeded") {
+                return ReceiveError::TooDeep {
+                    limit: self.config.max_depth,
+                };
+            }
+            let cause = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(c, _)| c)
+                .to_owned();
+            ReceiveError::MalformedJson {
+                message: cause,
+                line: e.line(),
+                column: e.column(),
+            }
+        })?;
+        if depth(&json) > self.config.max_depth {
+            return Err(ReceiveError::TooDeep {
+                limit: self.config.max_depth,
+            });
+        }
+        let is_document = match &json {
+            Value::Object(_) => true,
+            Value::Array(items) => !items.is_empty() && items.iter().all(Value::is_object),
+            _ => false,
+        };
+        if !is_document {
+            return Err(ReceiveError::NotAnObject);
+        }
+        // serde_json accepted it, so it is UTF-8.
+        let text =
+            std::str::from_utf8(body).map_err(|e| ReceiveError::InvalidJsonLd(e.to_string()))?;
+        let dataset = self.contexts.to_dataset(text)?;
+        Ok(Received {
+            original: body.to_vec(),
+            format: BodyFormat::JsonLd,
+            json,
+            dataset,
+        })
+    }
+
+    fn turtle(&self, body: &[u8], base: Option<&str>) -> Result<Received, ReceiveError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|e| ReceiveError::InvalidTurtle(format!("not UTF-8: {e}")))?;
+        let dataset = Dataset::parse_turtle(text, base)
+            .map_err(|e| ReceiveError::InvalidTurtle(e.to_string()))?;
+        if dataset.is_empty() {
+            return Err(ReceiveError::InvalidTurtle(
+                "the document has no triples".into(),
+            ));
+        }
+        let expanded = dataset.to_json_ld();
+        let json = match &self.config.compact_context {
+            Some(context) => self.contexts.compact(&expanded, context)?,
+            None => expanded,
+        };
+        Ok(Received {
+            original: body.to_vec(),
+            format: BodyFormat::Turtle,
+            json,
+            dataset,
+        })
+    }
+}
