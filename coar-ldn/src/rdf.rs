@@ -69,8 +69,14 @@ pub fn term_iri(t: &Term) -> Option<&str> {
 }
 
 impl Dataset {
-    /// A dataset of these quads.
+    /// A dataset of these quads. RDF datasets are sets: a repeated quad is kept once (a
+    /// node described twice in JSON-LD gives its triples twice).
     pub fn from_quads(quads: Vec<Quad>) -> Dataset {
+        let mut seen = HashSet::with_capacity(quads.len());
+        let quads = quads
+            .into_iter()
+            .filter(|q| seen.insert(q.clone()))
+            .collect();
         Dataset { quads }
     }
 
@@ -110,7 +116,7 @@ impl Dataset {
                 ([id(s), id(p), o], g.map(id))
             })
             .collect();
-        Dataset { quads }
+        Dataset::from_quads(quads)
     }
 
     /// Parses Turtle; relative IRIs resolve against `base` when given.
@@ -143,7 +149,7 @@ impl Dataset {
                     format: "N-Quads",
                     message: e.to_string(),
                 })?;
-        Ok(Dataset { quads })
+        Ok(Dataset::from_quads(quads))
     }
 
     /// The quads.
