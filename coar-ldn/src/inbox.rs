@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::{
     conneg::RdfFormat,
     link::{LDP_CONSTRAINED_BY, link_value},
+    rdf::{Dataset, RdfError, iri},
 };
 
 const LDP: &str = "http://www.w3.org/ns/ldp#";
@@ -86,74 +87,36 @@ impl Listing {
         doc
     }
 
-    /// The listing's triples, subject–predicate–object, all IRIs.
-    pub fn triples(&self) -> Vec<(&str, String, &str)> {
-        let mut out = vec![
-            (
-                self.id.as_str(),
-                RDF_TYPE.to_owned(),
-                "http://www.w3.org/ns/ldp#Container",
-            ),
-            (
-                self.id.as_str(),
-                RDF_TYPE.to_owned(),
-                "http://www.w3.org/ns/ldp#BasicContainer",
-            ),
+    /// The listing as an RDF dataset (all IRIs, default graph).
+    pub fn to_dataset(&self) -> Dataset {
+        let mut triples = vec![
+            (RDF_TYPE.to_owned(), format!("{LDP}Container")),
+            (RDF_TYPE.to_owned(), format!("{LDP}BasicContainer")),
         ];
         if let Some(c) = &self.constrained_by {
-            out.push((self.id.as_str(), format!("{LDP}constrainedBy"), c.as_str()));
+            triples.push((format!("{LDP}constrainedBy"), c.clone()));
         }
         for (rel, url) in self.relations() {
-            out.push((self.id.as_str(), format!("{IANA}{rel}"), url));
+            triples.push((format!("{IANA}{rel}"), url.to_owned()));
         }
         for item in &self.contains {
-            out.push((self.id.as_str(), format!("{LDP}contains"), item.as_str()));
+            triples.push((format!("{LDP}contains"), item.clone()));
         }
-        out
-    }
-
-    /// The listing in `format`.
-    pub fn serialize(&self, format: RdfFormat) -> String {
-        match format {
-            RdfFormat::JsonLd => self.to_json_ld().to_string(),
-            RdfFormat::NTriples | RdfFormat::NQuads => self
-                .triples()
+        Dataset::from_quads(
+            triples
                 .into_iter()
-                .map(|(s, p, o)| format!("{} {} {} .\n", iri(s), iri(&p), iri(o)))
+                .map(|(p, o)| ([iri(self.id.clone()), iri(p), iri(o)], None))
                 .collect(),
-            RdfFormat::Turtle => {
-                let mut out = format!(
-                    "@prefix ldp: <{LDP}> .\n\n{} a ldp:Container, ldp:BasicContainer",
-                    iri(&self.id)
-                );
-                for (s, p, o) in self.triples().into_iter().skip(2) {
-                    debug_assert_eq!(s, self.id);
-                    let p = p
-                        .strip_prefix(LDP)
-                        .map_or_else(|| iri(&p), |local| format!("ldp:{local}"));
-                    out.push_str(&format!(" ;\n    {p} {}", iri(o)));
-                }
-                out.push_str(" .\n");
-                out
-            }
-        }
+        )
     }
-}
 
-/// An IRI in N-Triples/Turtle syntax, with the characters those syntaxes forbid escaped.
-pub(crate) fn iri(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('<');
-    for c in s.chars() {
-        match c {
-            '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`' | '\\' | '\u{0}'..='\u{20}' => {
-                out.push_str(&format!("\\u{:04X}", u32::from(c)));
-            }
-            _ => out.push(c),
+    /// The listing in `format`: JSON-LD with an inline context, or the RDF serializations.
+    pub fn serialize(&self, format: RdfFormat) -> Result<String, RdfError> {
+        match format {
+            RdfFormat::JsonLd => Ok(self.to_json_ld().to_string()),
+            other => self.to_dataset().serialize(other),
         }
     }
-    out.push('>');
-    out
 }
 
 #[cfg(test)]
@@ -186,15 +149,40 @@ mod tests {
     }
 
     #[test]
-    fn n_triples_and_turtle() {
-        let nt = listing().serialize(RdfFormat::NTriples);
-        assert!(nt.contains("<https://repo.example/inbox/> <http://www.w3.org/ns/ldp#contains> <https://repo.example/inbox/1> .\n"));
-        assert_eq!(nt.lines().count(), 7);
-        let ttl = listing().serialize(RdfFormat::Turtle);
-        assert!(ttl.starts_with("@prefix ldp: <http://www.w3.org/ns/ldp#> .\n\n<https://repo.example/inbox/> a ldp:Container, ldp:BasicContainer"));
-        assert!(ttl.contains("ldp:contains <https://repo.example/inbox/2>"));
-        assert!(ttl.ends_with(" .\n"));
-        assert_eq!(iri("http://x/a b>"), "<http://x/a\\u0020b\\u003E>");
+    fn rdf_serializations_hold_the_same_graph() {
+        let l = listing();
+        let d = l.to_dataset();
+        assert_eq!(d.len(), 7);
+        assert_eq!(
+            d.objects(
+                "https://repo.example/inbox/",
+                "http://www.w3.org/ns/ldp#contains"
+            ),
+            [
+                "https://repo.example/inbox/1",
+                "https://repo.example/inbox/2"
+            ]
+        );
+        let ttl = l.serialize(RdfFormat::Turtle).unwrap();
+        assert!(
+            Dataset::parse_turtle(&ttl, None).unwrap().isomorphic(&d),
+            "{ttl}"
+        );
+        for format in [RdfFormat::NTriples, RdfFormat::NQuads] {
+            let text = l.serialize(format).unwrap();
+            assert!(
+                Dataset::parse_nquads(&text).unwrap().isomorphic(&d),
+                "{text}"
+            );
+        }
+        let json = l.serialize(RdfFormat::JsonLd).unwrap();
+        assert!(
+            crate::Contexts::default()
+                .to_dataset(&json)
+                .unwrap()
+                .isomorphic(&d),
+            "{json}"
+        );
     }
 
     #[test]

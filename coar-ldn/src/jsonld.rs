@@ -69,12 +69,55 @@ pub enum JsonLdError {
 
 type Processed = Context<IriBuf, json_ld::BlankIdBuf>;
 
+/// Limits on fetching one remote context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// Give up after this long.
+    pub timeout: std::time::Duration,
+    /// Refuse documents larger than this.
+    pub max_bytes: usize,
+}
+
+impl Default for FetchLimits {
+    /// 5 s and 256 KiB.
+    fn default() -> Self {
+        FetchLimits {
+            timeout: std::time::Duration::from_secs(5),
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Fetches a remote context document for the opt-in allow-list loader. This crate has no
+/// network code: the application supplies the fetching (`coar-client` has an HTTP one). It
+/// is called at most once per URL (results are cached) and may block.
+pub trait Fetch: Send + Sync {
+    /// The document at `url`, or why not.
+    fn fetch(&self, url: &str, limits: &FetchLimits) -> Result<String, String>;
+}
+
+impl<F: Fn(&str, &FetchLimits) -> Result<String, String> + Send + Sync> Fetch for F {
+    fn fetch(&self, url: &str, limits: &FetchLimits) -> Result<String, String> {
+        self(url, limits)
+    }
+}
+
+/// The opt-in remote loading of [`Contexts::allow_remote`].
+#[derive(Clone)]
+struct Remote {
+    prefixes: Vec<String>,
+    limits: FetchLimits,
+    fetch: Arc<dyn Fetch>,
+    fetched: Arc<Mutex<HashMap<String, RemoteDocument>>>,
+}
+
 /// The registered context documents (the offline document loader) and the cache of
 /// processed contexts. Cheap to clone; clones share the cache.
 #[derive(Clone)]
 pub struct Contexts {
     docs: HashMap<String, RemoteDocument>,
     cache: Arc<Mutex<HashMap<String, Processed>>>,
+    remote: Option<Remote>,
 }
 
 impl std::fmt::Debug for Contexts {
@@ -91,12 +134,56 @@ impl std::fmt::Debug for Contexts {
 #[error("not a registered context")]
 struct NotRegistered;
 
+#[derive(Debug, thiserror::Error)]
+#[error("not a registered context: fetching it failed: {0}")]
+struct FetchFailed(String);
+
 impl Loader for Contexts {
     async fn load(&self, url: &json_ld::Iri) -> Result<RemoteDocument<IriBuf>, LoadError> {
-        self.docs
+        if let Some(doc) = self.docs.get(url.as_str()) {
+            return Ok(doc.clone());
+        }
+        let Some(remote) = &self.remote else {
+            return Err(LoadError::new(url.to_owned(), NotRegistered));
+        };
+        if !remote
+            .prefixes
+            .iter()
+            .any(|p| url.as_str().starts_with(p.as_str()))
+        {
+            return Err(LoadError::new(url.to_owned(), NotRegistered));
+        }
+        if let Some(doc) = remote
+            .fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .get(url.as_str())
-            .cloned()
-            .ok_or_else(|| LoadError::new(url.to_owned(), NotRegistered))
+        {
+            return Ok(doc.clone());
+        }
+        let failed = |m: String| LoadError::new(url.to_owned(), FetchFailed(m));
+        let text = remote
+            .fetch
+            .fetch(url.as_str(), &remote.limits)
+            .map_err(failed)?;
+        if text.len() > remote.limits.max_bytes {
+            return Err(failed(format!(
+                "{} bytes, more than {}",
+                text.len(),
+                remote.limits.max_bytes
+            )));
+        }
+        let value = parse(&text).map_err(|e| failed(e.to_string()))?;
+        let mime = "application/ld+json"
+            .parse()
+            .map_err(|_| failed("media type".into()))?;
+        let doc = RemoteDocument::new(Some(url.to_owned()), Some(mime), value);
+        remote
+            .fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(url.as_str().to_owned(), doc.clone());
+        Ok(doc)
     }
 }
 
@@ -106,6 +193,7 @@ impl Default for Contexts {
         let mut c = Contexts {
             docs: HashMap::new(),
             cache: Arc::default(),
+            remote: None,
         };
         let bundled = [
             (
@@ -165,6 +253,25 @@ impl Contexts {
         );
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(())
+    }
+
+    /// Opt-in: also load contexts whose IRI starts with one of `prefixes`, through `fetch`,
+    /// within `limits`, each at most once. Off unless called; registered contexts are always
+    /// served from memory first.
+    pub fn allow_remote(
+        mut self,
+        prefixes: Vec<String>,
+        limits: FetchLimits,
+        fetch: Arc<dyn Fetch>,
+    ) -> Contexts {
+        self.remote = Some(Remote {
+            prefixes,
+            limits,
+            fetch,
+            fetched: Arc::default(),
+        });
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self
     }
 
     /// Whether `iri` is registered.

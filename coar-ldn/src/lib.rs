@@ -30,7 +30,7 @@ pub mod receiver;
 
 pub use conneg::{ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, negotiate};
 pub use inbox::Listing;
-pub use jsonld::{Contexts, JsonLdError};
+pub use jsonld::{Contexts, Fetch, FetchLimits, JsonLdError};
 pub use link::{LDP_CONSTRAINED_BY, LDP_INBOX, Link, inbox_link_header, parse_link_header};
 pub use rdf::{Dataset, RdfError};
 pub use receiver::{ReceiveError, Received, Receiver, ReceiverConfig};

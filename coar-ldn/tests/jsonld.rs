@@ -144,3 +144,68 @@ fn rdf_matches_a_second_implementation() {
     }
     assert_eq!(checked, 36);
 }
+
+/// Remote loading is opt-in, limited to its prefixes, cached, and size-capped; with it off
+/// (the default) or for other prefixes, the fetcher is never called.
+#[test]
+fn allow_list_loader_is_opt_in_prefixed_cached_and_capped() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let fetch = move |url: &str, limits: &coar_ldn::FetchLimits| -> Result<String, String> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            url.starts_with("https://contexts.example/"),
+            "fetched {url}: outside the allow-list"
+        );
+        if url.ends_with("/huge") {
+            return Ok(format!(
+                "{{\"@context\": {{\"x\": \"{}\"}}}}",
+                "a".repeat(limits.max_bytes)
+            ));
+        }
+        Ok(r#"{"@context": {"ex": "https://vocab.example/", "thing": "ex:thing"}}"#.into())
+    };
+    let c = contexts().allow_remote(
+        vec!["https://contexts.example/".into()],
+        coar_ldn::FetchLimits::default(),
+        Arc::new(fetch),
+    );
+    let doc = r#"{"@context": "https://contexts.example/v1", "@id": "urn:x:1", "thing": "y"}"#;
+    let quads = c.to_nquads(doc).unwrap();
+    assert_eq!(quads, [r#"<urn:x:1> <https://vocab.example/thing> "y" ."#]);
+    // Another document with the same context in another shape: fetched once, from the cache.
+    c.to_nquads(r#"{"@context": ["https://contexts.example/v1"], "@id": "urn:x:2", "thing": "z"}"#)
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Outside the prefixes: refused by name, the fetcher not called.
+    let refused = r#"{"@context": "http://169.254.169.254/latest", "@id": "urn:x:3"}"#;
+    assert_eq!(
+        c.to_nquads(refused),
+        Err(JsonLdError::UnknownContext(
+            "http://169.254.169.254/latest".into()
+        ))
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Too large: refused.
+    let huge = r#"{"@context": "https://contexts.example/huge", "@id": "urn:x:4"}"#;
+    assert!(c.to_nquads(huge).is_err());
+    // Off by default: a loader that fails the test if called proves nothing is fetched.
+    let never = |url: &str, _: &coar_ldn::FetchLimits| -> Result<String, String> {
+        panic!("fetched {url}")
+    };
+    let strict = contexts().allow_remote(
+        vec!["https://only.example/".into()],
+        coar_ldn::FetchLimits::default(),
+        Arc::new(never),
+    );
+    assert_eq!(
+        strict.to_nquads(doc),
+        Err(JsonLdError::UnknownContext(
+            "https://contexts.example/v1".into()
+        ))
+    );
+}
