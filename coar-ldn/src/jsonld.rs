@@ -20,7 +20,7 @@ use json_ld::{
     Context, ExpandedDocument, IriBuf, JsonLdProcessor, LoadError, Loader, Process, RemoteDocument,
     expansion::Expand,
     rdf::RdfQuads,
-    syntax::{Parse, TryFromJson, Value},
+    syntax::{TryFromJson, Value},
 };
 
 use crate::rdf::Dataset;
@@ -215,10 +215,11 @@ impl Default for Contexts {
     }
 }
 
+/// Parses JSON into json-ld's value type through serde_json: no source map is built, and
+/// serde_json's recursion limit (128) keeps hostile nesting away from the recursive
+/// JSON-LD algorithms.
 fn parse(text: &str) -> Result<Value, JsonLdError> {
-    Value::parse_str(text)
-        .map(|(v, _)| v)
-        .map_err(|e| JsonLdError::Json(e.to_string()))
+    serde_json::from_str(text).map_err(|e| JsonLdError::Json(e.to_string()))
 }
 
 /// Runs a future that never waits on I/O (the loader is in memory) to completion.
