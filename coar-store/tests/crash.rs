@@ -37,7 +37,7 @@ fn coar_store_sha(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn acknowledged_rows_survive_a_crash() {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::create();
     let url = format!("sqlite://{}", dir.0.join("crash.db").display());
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])

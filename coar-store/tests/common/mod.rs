@@ -30,7 +30,7 @@ pub struct TestDb {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new() -> TempDir {
+    pub fn create() -> TempDir {
         let dir =
             std::env::temp_dir().join(format!("coar-store-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -103,10 +103,10 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-async fn create(kind: Kind) -> Option<TestDb> {
+pub async fn create(kind: Kind) -> Option<TestDb> {
     let name = format!("coar_t_{}", uuid::Uuid::new_v4().simple());
     if kind == Kind::Sqlite {
-        let dir = TempDir::new();
+        let dir = TempDir::create();
         let url = format!("sqlite://{}", dir.0.join("store.db").display());
         let store = Store::open_with(config(&url)).await.unwrap();
         return Some(TestDb {
@@ -146,7 +146,7 @@ async fn create(kind: Kind) -> Option<TestDb> {
     })
 }
 
-async fn drop_db(db: TestDb) {
+pub async fn drop_db(db: TestDb) {
     let TestDb {
         kind,
         store,

@@ -1,0 +1,351 @@
+//! Configuration: flags, then environment, then an optional TOML file, then defaults (the
+//! first that gives a value wins). Every bad value is reported with the setting's name.
+
+use std::{net::SocketAddr, path::Path, str::FromStr};
+
+use serde::Deserialize;
+
+/// What to do with a notification from a sender that matches no enabled registered service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustPolicy {
+    /// Store and process it.
+    Accept,
+    /// Store and list it, but do not process it until the sender is trusted (default).
+    Quarantine,
+    /// Refuse it with 403.
+    Reject,
+}
+
+impl FromStr for TrustPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "accept" => Ok(TrustPolicy::Accept),
+            "quarantine" => Ok(TrustPolicy::Quarantine),
+            "reject" => Ok(TrustPolicy::Reject),
+            other => Err(format!("{other:?} is not accept, quarantine or reject")),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not text or json")),
+        }
+    }
+}
+
+/// The server's settings, complete and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `COAR_BIND`: the listening address (default `127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// `COAR_DATABASE_URL` (default `sqlite://coar-notify.db`).
+    pub database_url: String,
+    /// `COAR_BASE_URL`: the public base of ids and `Location`s, without a trailing slash
+    /// (default `http://` + the bind address).
+    pub base_url: String,
+    /// `COAR_ADMIN_TOKEN`: the admin API's bearer token (none: admin API disabled).
+    pub admin_token: Option<String>,
+    /// `COAR_TRUST`: the policy for unattributed senders (default quarantine).
+    pub trust: TrustPolicy,
+    /// `COAR_MAX_BODY`: the largest notification accepted, in bytes (default 256 KiB).
+    pub max_body: usize,
+    /// `COAR_INBOX_PUBLIC`: whether GET on the inbox is open to all (default true); if not,
+    /// it needs the admin token.
+    pub inbox_public: bool,
+    /// `COAR_LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+/// A setting as given by one source, not yet checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// `bind`.
+    pub bind: Option<String>,
+    /// `database_url`.
+    pub database_url: Option<String>,
+    /// `base_url`.
+    pub base_url: Option<String>,
+    /// `admin_token`.
+    pub admin_token: Option<String>,
+    /// `trust`.
+    pub trust: Option<String>,
+    /// `max_body`.
+    pub max_body: Option<toml::Value>,
+    /// `inbox_public`.
+    pub inbox_public: Option<toml::Value>,
+    /// `log_format`.
+    pub log_format: Option<String>,
+}
+
+/// A setting with a bad value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {setting}: {message}")]
+pub struct ConfigError {
+    /// The setting's name as the user wrote it (`COAR_TRUST`, `--trust`, `trust` in the file).
+    pub setting: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn bad(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Layer {
+    /// The `COAR_*` environment variables.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Layer {
+        Layer {
+            bind: get("COAR_BIND"),
+            database_url: get("COAR_DATABASE_URL"),
+            base_url: get("COAR_BASE_URL"),
+            admin_token: get("COAR_ADMIN_TOKEN"),
+            trust: get("COAR_TRUST"),
+            max_body: get("COAR_MAX_BODY").map(toml::Value::String),
+            inbox_public: get("COAR_INBOX_PUBLIC").map(toml::Value::String),
+            log_format: get("COAR_LOG_FORMAT"),
+        }
+    }
+
+    /// A TOML file with the same keys in lower case (`bind = "0.0.0.0:8080"`, …).
+    pub fn from_file(path: &Path) -> Result<Layer, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad("--config", format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| bad("--config", format!("{}: {e}", path.display())))
+    }
+
+    fn or(self, other: Layer) -> Layer {
+        Layer {
+            bind: self.bind.or(other.bind),
+            database_url: self.database_url.or(other.database_url),
+            base_url: self.base_url.or(other.base_url),
+            admin_token: self.admin_token.or(other.admin_token),
+            trust: self.trust.or(other.trust),
+            max_body: self.max_body.or(other.max_body),
+            inbox_public: self.inbox_public.or(other.inbox_public),
+            log_format: self.log_format.or(other.log_format),
+        }
+    }
+}
+
+/// Which source gave a setting, for error messages.
+fn name(key: &str) -> String {
+    format!("{key} (COAR_{})", key.to_ascii_uppercase())
+}
+
+impl Config {
+    /// Merges the sources, first one wins: flags, environment, file; then defaults.
+    pub fn resolve(flags: Layer, env: Layer, file: Option<Layer>) -> Result<Config, ConfigError> {
+        let merged = flags.or(env).or(file.unwrap_or_default());
+        let bind: SocketAddr = merged
+            .bind
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|_| bad(&name("bind"), "expected an address such as 127.0.0.1:8080"))?;
+        let database_url = merged
+            .database_url
+            .unwrap_or_else(|| "sqlite://coar-notify.db".into());
+        if ![
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "mysql://",
+            "mariadb://",
+        ]
+        .iter()
+        .any(|p| database_url.starts_with(p))
+        {
+            return Err(bad(
+                &name("database_url"),
+                "use sqlite://FILE, postgres://… or mysql://…",
+            ));
+        }
+        let base_url = match merged.base_url {
+            Some(b) => {
+                let parsed =
+                    url::Url::parse(&b).map_err(|e| bad(&name("base_url"), e.to_string()))?;
+                if !matches!(parsed.scheme(), "http" | "https")
+                    || parsed.query().is_some()
+                    || parsed.fragment().is_some()
+                {
+                    return Err(bad(
+                        &name("base_url"),
+                        "expected an http(s) URL without query or fragment",
+                    ));
+                }
+                b.trim_end_matches('/').to_owned()
+            }
+            None => format!("http://{bind}"),
+        };
+        let admin_token = merged.admin_token.filter(|t| !t.is_empty());
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(bad(&name("admin_token"), "use at least 16 characters"));
+        }
+        let trust = match merged.trust {
+            Some(t) => t.parse().map_err(|m: String| bad(&name("trust"), m))?,
+            None => TrustPolicy::Quarantine,
+        };
+        let max_body = match merged.max_body {
+            None => 256 * 1024,
+            Some(toml::Value::Integer(n)) => {
+                usize::try_from(n).map_err(|_| bad(&name("max_body"), "must be positive"))?
+            }
+            Some(toml::Value::String(s)) => parse_size(&s).ok_or_else(|| {
+                bad(
+                    &name("max_body"),
+                    format!("{s:?} is not a size such as 262144, 256KiB or 1MiB"),
+                )
+            })?,
+            Some(other) => return Err(bad(&name("max_body"), format!("{other} is not a size"))),
+        };
+        if max_body < 1024 {
+            return Err(bad(&name("max_body"), "must be at least 1024 bytes"));
+        }
+        let inbox_public = match merged.inbox_public {
+            None => true,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(toml::Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(bad(
+                        &name("inbox_public"),
+                        format!("{other:?} is not true or false"),
+                    ));
+                }
+            },
+            Some(other) => {
+                return Err(bad(
+                    &name("inbox_public"),
+                    format!("{other} is not true or false"),
+                ));
+            }
+        };
+        let log_format = match merged.log_format {
+            Some(f) => f.parse().map_err(|m: String| bad(&name("log_format"), m))?,
+            None => LogFormat::Text,
+        };
+        Ok(Config {
+            bind,
+            database_url,
+            base_url,
+            admin_token,
+            trust,
+            max_body,
+            inbox_public,
+            log_format,
+        })
+    }
+}
+
+/// `262144`, `256KiB`, `256K`, `1MiB`, `1M`.
+fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: usize = n.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Layer {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Layer::from_env(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::resolve(Layer::default(), Layer::default(), None).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://coar-notify.db");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert_eq!(
+            (c.trust, c.max_body, c.inbox_public, c.admin_token),
+            (TrustPolicy::Quarantine, 262_144, true, None)
+        );
+    }
+
+    #[test]
+    fn precedence_flags_env_file() {
+        let file: Layer = toml::from_str(
+            "trust = \"reject\"\nmax_body = 2048\nbind = \"127.0.0.1:9000\"\ninbox_public = false",
+        )
+        .unwrap();
+        let e = env(&[("COAR_TRUST", "accept"), ("COAR_MAX_BODY", "1MiB")]);
+        let flags = Layer {
+            trust: Some("quarantine".into()),
+            ..Layer::default()
+        };
+        let c = Config::resolve(flags, e, Some(file)).unwrap();
+        assert_eq!(c.trust, TrustPolicy::Quarantine);
+        assert_eq!(c.max_body, 1024 * 1024);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:9000");
+        assert!(!c.inbox_public);
+        assert_eq!(c.base_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let cases = [
+            ("COAR_BIND", "nowhere", "bind (COAR_BIND)"),
+            ("COAR_TRUST", "maybe", "trust (COAR_TRUST)"),
+            ("COAR_MAX_BODY", "lots", "max_body (COAR_MAX_BODY)"),
+            ("COAR_MAX_BODY", "10", "max_body (COAR_MAX_BODY)"),
+            (
+                "COAR_INBOX_PUBLIC",
+                "perhaps",
+                "inbox_public (COAR_INBOX_PUBLIC)",
+            ),
+            (
+                "COAR_DATABASE_URL",
+                "oracle://x",
+                "database_url (COAR_DATABASE_URL)",
+            ),
+            ("COAR_BASE_URL", "ftp://x", "base_url (COAR_BASE_URL)"),
+            (
+                "COAR_ADMIN_TOKEN",
+                "short",
+                "admin_token (COAR_ADMIN_TOKEN)",
+            ),
+            ("COAR_LOG_FORMAT", "xml", "log_format (COAR_LOG_FORMAT)"),
+        ];
+        for (var, value, setting) in cases {
+            let err = Config::resolve(Layer::default(), env(&[(var, value)]), None).unwrap_err();
+            assert_eq!(err.setting, setting, "{var}={value}: {err}");
+        }
+        assert!(toml::from_str::<Layer>("unknown = 1").is_err());
+    }
+}

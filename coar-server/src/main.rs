@@ -1,0 +1,278 @@
+//! `coar-notify`: the COAR Notify server and its command-line tools.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use coar_server::config::{Config, Layer, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "coar-notify",
+    version,
+    about = "COAR Notify over Linked Data Notifications"
+)]
+struct Cli {
+    /// A TOML configuration file (flags and COAR_* variables override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Default)]
+struct Settings {
+    /// Listening address (COAR_BIND; default 127.0.0.1:8080).
+    #[arg(long)]
+    bind: Option<String>,
+    /// sqlite://FILE, postgres://… or mysql://… (COAR_DATABASE_URL; default sqlite://coar-notify.db).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Public base URL of ids and Locations (COAR_BASE_URL; default from the bind address).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Admin API bearer token (COAR_ADMIN_TOKEN).
+    #[arg(long)]
+    admin_token: Option<String>,
+    /// accept | quarantine | reject, for unregistered senders (COAR_TRUST; default quarantine).
+    #[arg(long)]
+    trust: Option<String>,
+    /// Largest notification, e.g. 262144 or 256KiB (COAR_MAX_BODY).
+    #[arg(long)]
+    max_body: Option<String>,
+    /// Whether GET on the inbox is public (COAR_INBOX_PUBLIC; default true).
+    #[arg(long)]
+    inbox_public: Option<String>,
+    /// text | json (COAR_LOG_FORMAT).
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the inbox (creates and migrates the database first).
+    Serve(Settings),
+    /// Apply database migrations and exit.
+    Migrate(Settings),
+    /// Validate notification files; exit 1 if any is invalid.
+    Validate {
+        /// JSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a notification's RDF.
+    Rdf {
+        /// A JSON-LD file.
+        file: PathBuf,
+        /// turtle | ntriples | nquads
+        #[arg(long, default_value = "turtle")]
+        format: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(settings) => with_config(cli.config, settings, serve),
+        Command::Migrate(settings) => with_config(cli.config, settings, migrate),
+        Command::Validate { files, json } => validate(&files, json),
+        Command::Rdf { file, format } => rdf(&file, &format),
+    }
+}
+
+fn with_config(
+    file: Option<PathBuf>,
+    settings: Settings,
+    run: fn(Config) -> anyhow::Result<()>,
+) -> ExitCode {
+    let flags = Layer {
+        bind: settings.bind,
+        database_url: settings.database_url,
+        base_url: settings.base_url,
+        admin_token: settings.admin_token,
+        trust: settings.trust,
+        max_body: settings.max_body.map(toml::Value::String),
+        inbox_public: settings.inbox_public.map(toml::Value::String),
+        log_format: settings.log_format,
+    };
+    let file = match file.map(|f| Layer::from_file(&f)).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("coar-notify: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::resolve(flags, Layer::from_env(|k| std::env::var(k).ok()), file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("coar-notify: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coar-notify: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.bind).await?;
+        let base = config.base_url.clone();
+        let app = coar_server::app(config).await?;
+        if app.config.admin_token.is_none() {
+            tracing::info!("no admin token configured: the admin API is disabled");
+        }
+        tracing::info!(inbox = %app.inbox_url(), database = %redact(&app.config.database_url), "coar-notify serving at {base}");
+        coar_server::serve(listener, app, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// The database URL without its password.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn migrate(config: Config) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let store = coar_store::Store::open(&config.database_url).await?;
+        store.migrate().await?;
+        store.close().await?;
+        println!("migrated {}", redact(&config.database_url));
+        Ok(())
+    })
+}
+
+fn validate(files: &[PathBuf], json: bool) -> ExitCode {
+    let mut all_valid = true;
+    let mut results = Vec::new();
+    for file in files {
+        let (pattern, report, error) = match std::fs::read(file) {
+            Err(e) => (None, None, Some(e.to_string())),
+            Ok(bytes) => match coar_model::Notification::from_slice(&bytes) {
+                Err(e) => (None, None, Some(e.to_string())),
+                Ok(n) => (n.pattern(), Some(n.validate()), None),
+            },
+        };
+        let valid =
+            error.is_none() && pattern.is_some() && report.as_ref().is_some_and(|r| r.is_valid());
+        all_valid &= valid;
+        if json {
+            results.push(serde_json::json!({
+                "file": file.display().to_string(),
+                "valid": valid,
+                "pattern": pattern.map(|p| p.slug()),
+                "error": error,
+                "problems": report.as_ref().map(|r| &r.problems),
+            }));
+        } else {
+            let name = file.display();
+            match (&error, pattern) {
+                (Some(e), _) => println!("{name}: not a notification: {e}"),
+                (None, Some(p)) => println!(
+                    "{name}: {} ({})",
+                    if valid { "valid" } else { "INVALID" },
+                    p.title()
+                ),
+                (None, None) => println!("{name}: INVALID (no COAR Notify pattern)"),
+            }
+            for p in report.iter().flat_map(|r| &r.problems) {
+                println!("  {p}");
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(results));
+    }
+    if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn rdf(file: &PathBuf, format: &str) -> ExitCode {
+    let format = match format {
+        "turtle" | "ttl" => coar_ldn::RdfFormat::Turtle,
+        "ntriples" | "nt" => coar_ldn::RdfFormat::NTriples,
+        "nquads" | "nq" => coar_ldn::RdfFormat::NQuads,
+        other => {
+            eprintln!(
+                "coar-notify: invalid setting --format: {other:?} is not turtle, ntriples or nquads"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("coar-notify: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match coar_server::contexts().to_dataset(&text).and_then(|d| {
+        d.serialize(format)
+            .map_err(|e| coar_ldn::JsonLdError::Invalid(e.to_string()))
+    }) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("coar-notify: {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! RFC 9457 problem details: the one place where errors become HTTP responses.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use coar_model::Report;
+use serde_json::{Value, json};
+
+/// An error response: `application/problem+json`, with every validation problem listed.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The status.
+    pub status: StatusCode,
+    /// A short, stable summary.
+    pub title: String,
+    /// What happened this time.
+    pub detail: String,
+    /// Each problem found: `pointer`, `rule`, `severity`, `message`.
+    pub errors: Vec<Value>,
+    /// Extra headers (`Accept-Post` on 415, `Allow` on 405, …).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Problem {
+    /// A problem with no itemised errors.
+    pub fn new(status: StatusCode, title: impl Into<String>, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            title: title.into(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A 422 listing every validation problem (errors and warnings).
+    pub fn invalid(report: &Report) -> Problem {
+        let count = report.errors().count();
+        let mut p = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid COAR Notify notification",
+            format!(
+                "{count} problem{} must be fixed",
+                if count == 1 { "" } else { "s" }
+            ),
+        );
+        p.errors = report
+            .problems
+            .iter()
+            .map(|e| json!({"pointer": e.pointer, "rule": e.rule, "severity": e.severity, "message": e.message}))
+            .collect();
+        p
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Problem {
+        self.headers.push((name, HeaderValue::from_static(value)));
+        self
+    }
+
+    /// An internal error: logged in full, answered without details.
+    pub fn internal(err: impl std::fmt::Display) -> Problem {
+        tracing::error!(error = %err, "internal error");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "the server failed; this is a bug or the database is unavailable",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = Value::Array(self.errors);
+        }
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+impl From<coar_ldn::ReceiveError> for Problem {
+    fn from(err: coar_ldn::ReceiveError) -> Problem {
+        let p = Problem::new(err.status(), err.title(), err.to_string());
+        if err.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            p.with_header(
+                header::HeaderName::from_static("accept-post"),
+                coar_ldn::ACCEPT_POST,
+            )
+        } else {
+            p
+        }
+    }
+}
+
+impl From<coar_store::StoreError> for Problem {
+    fn from(err: coar_store::StoreError) -> Problem {
+        match err {
+            coar_store::StoreError::Conflict {
+                notification_id,
+                origin,
+                ..
+            } => Problem::new(
+                StatusCode::CONFLICT,
+                "Conflicting notification id",
+                format!(
+                    "a different notification with id {notification_id:?} from {origin:?} was received before"
+                ),
+            ),
+            coar_store::StoreError::NotFound(_) => {
+                Problem::new(StatusCode::NOT_FOUND, "Not found", "no such notification")
+            }
+            coar_store::StoreError::Invalid { field, message } => {
+                Problem::new(StatusCode::BAD_REQUEST, format!("Invalid {field}"), message)
+            }
+            other => Problem::internal(other),
+        }
+    }
+}

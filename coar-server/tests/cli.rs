@@ -1,0 +1,270 @@
+//! The `coar-notify` binary as a user runs it: the README's run command, `validate`, `rdf`,
+//! and configuration errors.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_coar-notify");
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(rel)
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("coar-cli-{}", std::process::id()))
+        .join(format!("{:?}", Instant::now()).replace(|c: char| !c.is_ascii_alphanumeric(), ""));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn command(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("COAR_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// README: `cargo run --release --bin coar-notify -- serve` in a fresh directory, then POST
+/// the spec's Request Review example with curl and see it listed.
+#[test]
+fn readme_run_command_serves_an_inbox() {
+    let dir = temp_dir();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = command(&dir)
+        .arg("serve")
+        .env("COAR_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ok = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("{base}/healthz"),
+            ])
+            .output()
+            .unwrap();
+        if ok.stdout == b"200" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let example = fixture("spec/request-review.json");
+    let headers = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/ld+json",
+        "--data-binary",
+        &format!("@{}", example.display()),
+        &format!("{base}/inbox"),
+    ]);
+    assert!(headers.starts_with("HTTP/1.1 201"), "{headers}");
+    let location = headers
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .unwrap()
+        .trim()
+        .to_owned();
+    let listing = curl(&[&format!("{base}/inbox")]);
+    assert!(listing.contains(&location), "{listing}");
+    assert_eq!(
+        curl(&[&location]).as_bytes(),
+        std::fs::read(&example).unwrap().as_slice()
+    );
+    assert!(
+        dir.join("coar-notify.db").exists(),
+        "the SQLite file is made in the working directory"
+    );
+    // SIGTERM: a graceful stop.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_settings_exit_2_naming_the_setting() {
+    let dir = temp_dir();
+    let out = command(&dir)
+        .args(["serve"])
+        .env("COAR_TRUST", "maybe")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("COAR_TRUST"), "{stderr}");
+    let out = command(&dir)
+        .args(["serve", "--max-body", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_body"));
+    std::fs::write(dir.join("c.toml"), "bind = \"nowhere\"\n").unwrap();
+    let out = command(&dir)
+        .args(["--config", "c.toml", "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bind"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = temp_dir();
+    let out = command(&dir)
+        .args(["migrate", "--database-url", "sqlite://m.db"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("m.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn validate_reports_every_problem_and_exits_1_when_invalid() {
+    let dir = temp_dir();
+    let valid = fixture("spec/accept.json");
+    let out = command(&dir)
+        .arg("validate")
+        .arg(&valid)
+        .arg(fixture("spec/request-review.json"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&valid).unwrap()).unwrap();
+    doc.as_object_mut().unwrap().remove("inReplyTo");
+    doc["target"].as_object_mut().unwrap().remove("inbox");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let out = command(&dir)
+        .arg("validate")
+        .arg(&valid)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("error at /inReplyTo") && text.contains("error at /target/inbox"),
+        "{text}"
+    );
+
+    let out = command(&dir)
+        .args(["validate", "--json"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["valid"], false);
+    assert_eq!(json[0]["pattern"], "accept");
+    let pointers: Vec<&str> = json[0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        pointers.contains(&"/inReplyTo") && pointers.contains(&"/target/inbox"),
+        "{json}"
+    );
+    std::fs::write(dir.join("not.json"), "{").unwrap();
+    let out = command(&dir)
+        .args(["validate", "not.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rdf_prints_the_notification_graph() {
+    let dir = temp_dir();
+    let file = fixture("spec/announce-review.json");
+    for format in ["turtle", "ntriples", "nquads"] {
+        let out = command(&dir)
+            .arg("rdf")
+            .arg(&file)
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let d = if format == "turtle" {
+            coar_ldn::Dataset::parse_turtle(&text, None).unwrap()
+        } else {
+            coar_ldn::Dataset::parse_nquads(&text).unwrap()
+        };
+        assert!(d.len() > 15, "{format}: {text}");
+    }
+    let out = command(&dir)
+        .arg("rdf")
+        .arg(&file)
+        .args(["--format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

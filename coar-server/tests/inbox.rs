@@ -1,0 +1,643 @@
+//! The inbox end to end over real HTTP on loopback, on SQLite, PostgreSQL and MariaDB.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{LD_JSON, fixture_path, spec_payloads, start};
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+
+async fn post(
+    s: &common::Server,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    s.client
+        .post(s.url("/inbox"))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn problem(r: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+fn with_new_id(bytes: &[u8]) -> Vec<u8> {
+    let mut doc: Value = serde_json::from_slice(bytes).unwrap();
+    doc["id"] = json!(coar_model::new_id());
+    serde_json::to_vec(&doc).unwrap()
+}
+
+server_test!(every_spec_example_is_accepted_stored_and_listed, |url| {
+    // The examples reuse ids: one inbox answers 409 to a second, different body under an id
+    // it has seen (tested below). So each round posts into a fresh database what the previous
+    // round's inbox had seen an id for.
+    let mut pending = spec_payloads();
+    assert_eq!(pending.len(), 36);
+    let mut round = 0;
+    while !pending.is_empty() {
+        round += 1;
+        assert!(
+            round <= 8,
+            "ids collide more than expected: {:?}",
+            pending.iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+        let extra = if round == 1 {
+            None
+        } else {
+            common::db::create(kind_of(url)).await
+        };
+        let db_url = extra.as_ref().map_or(url, |d| d.url.as_str());
+        let s = start(db_url, &[("trust", "accept")]).await;
+        let mut later = Vec::new();
+        let mut locations = Vec::new();
+        for (name, bytes) in pending {
+            let r = post(&s, LD_JSON, bytes.clone()).await;
+            if r.status() == StatusCode::CONFLICT {
+                later.push((name, bytes));
+                continue;
+            }
+            assert_eq!(
+                r.status(),
+                StatusCode::CREATED,
+                "{name}: {}",
+                r.text().await.unwrap()
+            );
+            let location = r.headers()[header::LOCATION].to_str().unwrap().to_owned();
+            assert!(location.starts_with(&s.url("/inbox/")), "{location}");
+            // Retrievable byte for byte, as JSON-LD.
+            let got = s.client.get(&location).send().await.unwrap();
+            assert_eq!(got.status(), StatusCode::OK);
+            assert_eq!(got.headers()[header::CONTENT_TYPE], "application/ld+json");
+            assert_eq!(
+                got.bytes().await.unwrap().as_ref(),
+                bytes.as_slice(),
+                "{name}"
+            );
+            locations.push(location);
+        }
+        let listing: Value = s
+            .client
+            .get(s.url("/inbox?limit=1000"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let listed: BTreeSet<&str> = listing["contains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for l in &locations {
+            assert!(listed.contains(l.as_str()), "{l} not listed");
+        }
+        s.stop().await;
+        if let Some(d) = extra {
+            common::db::drop_db(d).await;
+        }
+        pending = later;
+    }
+});
+
+/// The kind of a test database URL.
+fn kind_of(url: &str) -> common::db::Kind {
+    if url.starts_with("postgres") {
+        common::db::Kind::Postgres
+    } else if url.starts_with("mysql") {
+        common::db::Kind::MySql
+    } else {
+        common::db::Kind::Sqlite
+    }
+}
+
+server_test!(each_error_status, |url| {
+    let s = start(url, &[("trust", "accept"), ("max_body", "4096")]).await;
+    let rr = std::fs::read(fixture_path("spec/request-review.json")).unwrap();
+
+    // 400: not JSON, with the position.
+    let p = problem(
+        post(&s, LD_JSON, "{\"id\": }").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(p["title"], "Malformed JSON");
+    assert!(p["detail"].as_str().unwrap().contains("line 1"), "{p}");
+    // 400: JSON but not JSON-LD.
+    assert_eq!(
+        problem(
+            post(&s, LD_JSON, r#"{"@context": 5}"#).await,
+            StatusCode::BAD_REQUEST
+        )
+        .await["title"],
+        "Invalid JSON-LD"
+    );
+    // 400: hostile nesting.
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert_eq!(
+        problem(post(&s, LD_JSON, deep).await, StatusCode::PAYLOAD_TOO_LARGE).await["title"],
+        "Payload too large"
+    );
+    let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+    assert_eq!(
+        problem(post(&s, LD_JSON, deep).await, StatusCode::BAD_REQUEST).await["title"],
+        "JSON nested too deeply"
+    );
+    // 413: too large, by Content-Length and by streaming.
+    let big = format!("{{\"summary\": \"{}\"}}", "x".repeat(5000));
+    problem(
+        post(&s, LD_JSON, big.clone()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    let stream = reqwest::Body::wrap_stream(futures_stream(big.into_bytes()));
+    problem(
+        post(&s, LD_JSON, stream).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    // 415, with Accept-Post.
+    let r = post(&s, "text/plain", rr.clone()).await;
+    assert_eq!(r.headers()["accept-post"], coar_ldn::ACCEPT_POST);
+    problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    let r = s
+        .client
+        .post(s.url("/inbox"))
+        .body(rr.clone())
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    // 422: COAR validation, every problem with its pointer.
+    let mut doc: Value = serde_json::from_slice(&rr).unwrap();
+    doc["target"].as_object_mut().unwrap().remove("inbox");
+    doc["object"]["ietf:item"]
+        .as_object_mut()
+        .unwrap()
+        .remove("mediaType");
+    let p = problem(
+        post(&s, LD_JSON, doc.to_string()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let pointers: BTreeSet<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["severity"] == "error")
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        BTreeSet::from(["/target/inbox", "/object/ietf:item/mediaType"]),
+        "{p}"
+    );
+    // 422: an unknown remote context, refused without fetching it.
+    let mut doc: Value = serde_json::from_slice(&rr).unwrap();
+    doc["@context"] = json!([
+        "https://www.w3.org/ns/activitystreams",
+        "http://169.254.169.254/latest/meta-data"
+    ]);
+    let p = problem(
+        post(&s, LD_JSON, doc.to_string()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("169.254.169.254"),
+        "{p}"
+    );
+    // 201, then idempotent 201 with the same Location, then 409 for another body.
+    let first = post(&s, LD_JSON, rr.clone()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let again = post(&s, LD_JSON, rr.clone()).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(
+        first.headers()[header::LOCATION],
+        again.headers()[header::LOCATION]
+    );
+    let mut changed: Value = serde_json::from_slice(&rr).unwrap();
+    changed["actor"]["name"] = json!("Someone Else");
+    problem(
+        post(&s, LD_JSON, changed.to_string()).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    // 405 with Allow; 404 for an unknown notification; 406.
+    let r = s.client.put(s.url("/inbox")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let allow = r.headers()[header::ALLOW].to_str().unwrap().to_owned();
+    for m in ["GET", "HEAD", "OPTIONS", "POST"] {
+        assert!(allow.contains(m), "{allow}");
+    }
+    problem(
+        s.client.get(s.url("/inbox/999999")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        s.client.get(s.url("/inbox/abc")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let r = s
+        .client
+        .get(s.url("/inbox"))
+        .header(header::ACCEPT, "image/png")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::NOT_ACCEPTABLE).await;
+    problem(
+        s.client.get(s.url("/inbox?limit=0")).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        s.client.get(s.url("/inbox?after=x")).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    s.stop().await;
+});
+
+fn futures_stream(
+    bytes: Vec<u8>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    StreamIter(chunks.into_iter())
+}
+
+struct StreamIter<I>(I);
+
+impl<I: Iterator + Unpin> futures_core::Stream for StreamIter<I> {
+    type Item = I::Item;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<I::Item>> {
+        std::task::Poll::Ready(self.0.next())
+    }
+}
+
+server_test!(trust_policies, |url| {
+    use coar_store::{Filter, ServiceInput, State};
+    let rr = std::fs::read(fixture_path("spec/request-review.json")).unwrap();
+    // Reject: 403 for unknown senders.
+    let s = start(url, &[("trust", "reject")]).await;
+    problem(post(&s, LD_JSON, rr.clone()).await, StatusCode::FORBIDDEN).await;
+    // A registered, enabled service is accepted and attributed, even under reject.
+    let service = s
+        .app
+        .store
+        .add_service(&ServiceInput {
+            name: "Repository".into(),
+            id: "https://research-organisation.org/repository".into(),
+            inbox: Some("https://research-organisation.org/inbox/".into()),
+            enabled: true,
+            cidrs: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            tokens: Some(vec!["repository-secret-token".into()]),
+            ..ServiceInput::default()
+        })
+        .await
+        .unwrap();
+    // Without its token: not attributed.
+    problem(post(&s, LD_JSON, rr.clone()).await, StatusCode::FORBIDDEN).await;
+    let r = s
+        .client
+        .post(s.url("/inbox"))
+        .header(header::CONTENT_TYPE, LD_JSON)
+        .bearer_auth("repository-secret-token")
+        .body(rr.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let records = s
+        .app
+        .store
+        .list(&Filter::default(), None, 10)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        (records[0].state, records[0].service),
+        (State::Queued, Some(service.key))
+    );
+    // Disabled: untrusted again.
+    s.app
+        .store
+        .set_service_enabled(service.key, false)
+        .await
+        .unwrap();
+    problem(
+        s.client
+            .post(s.url("/inbox"))
+            .header(header::CONTENT_TYPE, LD_JSON)
+            .bearer_auth("repository-secret-token")
+            .body(with_new_id(&rr))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    s.stop().await;
+
+    let quarantined = Filter {
+        state: Some(State::Quarantined),
+        ..Filter::default()
+    };
+    let queued = Filter {
+        state: Some(State::Queued),
+        ..Filter::default()
+    };
+
+    // Quarantine (the default): stored and listed, not queued.
+    let s = start(url, &[]).await;
+    let before = (
+        s.app.store.count(&quarantined).await.unwrap(),
+        s.app.store.count(&queued).await.unwrap(),
+    );
+    let r = post(&s, LD_JSON, with_new_id(&rr)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let after = (
+        s.app.store.count(&quarantined).await.unwrap(),
+        s.app.store.count(&queued).await.unwrap(),
+    );
+    assert_eq!(after, (before.0 + 1, before.1));
+    s.stop().await;
+
+    // Accept: queued.
+    let s = start(url, &[("trust", "accept")]).await;
+    assert_eq!(
+        post(&s, LD_JSON, with_new_id(&rr)).await.status(),
+        StatusCode::CREATED
+    );
+    let last = (
+        s.app.store.count(&quarantined).await.unwrap(),
+        s.app.store.count(&queued).await.unwrap(),
+    );
+    assert_eq!(last, (after.0, after.1 + 1));
+    s.stop().await;
+});
+
+server_test!(turtle_negotiation_and_unrecognised_activities, |url| {
+    let s = start(url, &[("trust", "accept")]).await;
+    let rr = std::fs::read(fixture_path("spec/announce-review.json")).unwrap();
+    let created = post(&s, LD_JSON, rr.clone()).await;
+    let location = created.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Negotiated representations of the stored notification.
+    let ttl = s
+        .client
+        .get(&location)
+        .header(header::ACCEPT, "text/turtle")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        ttl.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/turtle")
+    );
+    let ttl = ttl.text().await.unwrap();
+    let nt = s
+        .client
+        .get(&location)
+        .header(header::ACCEPT, "application/n-triples")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        nt.contains("<http://coar-notify.net/specification/vocabulary/ReviewAction>"),
+        "{nt}"
+    );
+    let head = s.client.head(&location).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    // The same notification as Turtle (with a new id): accepted, readable as JSON-LD.
+    let id = coar_model::new_id();
+    let ttl = ttl.replace("urn:uuid:94ecae35-dcfd-4182-8550-22c7164fe23f", &id);
+    let created = post(&s, "text/turtle", ttl).await;
+    assert_eq!(
+        created.status(),
+        StatusCode::CREATED,
+        "{}",
+        created.text().await.unwrap()
+    );
+    let location = created.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let json: Value = s
+        .client
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["id"], id);
+    let n = coar_model::Notification::from_value(json).unwrap();
+    assert_eq!(n.pattern(), Some(coar_model::Pattern::AnnounceReview));
+    assert!(n.validate().is_valid(), "{}", n.validate());
+    // An ActivityStreams activity that is no COAR pattern: stored and listed.
+    let like = r#"{"@context": "https://www.w3.org/ns/activitystreams", "id": "urn:uuid:1f0c2b64-4d8e-4b0e-9d27-000000000001", "type": "Like", "object": "https://x.example/"}"#;
+    assert_eq!(
+        post(&s, "application/ld+json", like).await.status(),
+        StatusCode::CREATED
+    );
+    s.stop().await;
+});
+
+server_test!(pagination_across_pages, |url| {
+    let s = start(url, &[("trust", "accept")]).await;
+    let rr = std::fs::read(fixture_path("spec/request-endorsement.json")).unwrap();
+    let mut posted = BTreeSet::new();
+    for _ in 0..25 {
+        let r = post(&s, LD_JSON, with_new_id(&rr)).await;
+        posted.insert(r.headers()[header::LOCATION].to_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut next = Some(s.url("/inbox?limit=10"));
+    let mut pages = 0;
+    while let Some(url) = next {
+        pages += 1;
+        let r = s.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let links: Vec<String> = r
+            .headers()
+            .get_all(header::LINK)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let header_next = links
+            .iter()
+            .flat_map(|l| coar_ldn::parse_link_header(l))
+            .find(|l| l.has_rel("next"))
+            .map(|l| l.target);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["@id"], url,
+            "the page's subject is the URL as requested"
+        );
+        seen.extend(
+            body["contains"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned()),
+        );
+        let body_next = body.get("next").and_then(Value::as_str).map(str::to_owned);
+        assert_eq!(header_next, body_next);
+        next = body_next;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 25);
+    assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), posted);
+    // Turtle listing of the first page.
+    let ttl = s
+        .client
+        .get(s.url("/inbox"))
+        .header(header::ACCEPT, "text/turtle")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let d = coar_ldn::Dataset::parse_turtle(&ttl, None).unwrap();
+    assert_eq!(
+        d.objects(&s.url("/inbox"), "http://www.w3.org/ns/ldp#contains")
+            .len(),
+        25
+    );
+    s.stop().await;
+});
+
+server_test!(options_discovery_health_metrics_and_private_inbox, |url| {
+    let s = start(
+        url,
+        &[
+            ("inbox_public", "false"),
+            ("admin_token", "an-admin-token-of-some-length"),
+        ],
+    )
+    .await;
+    let r = s
+        .client
+        .request(reqwest::Method::OPTIONS, s.url("/inbox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()[header::ALLOW], "GET, HEAD, OPTIONS, POST");
+    assert_eq!(r.headers()["accept-post"], coar_ldn::ACCEPT_POST);
+    let links: Vec<&str> = r
+        .headers()
+        .get_all(header::LINK)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let base = url::Url::parse(&s.base).unwrap();
+    assert_eq!(
+        coar_ldn::link::find_link(links.clone(), coar_ldn::LDP_INBOX, &base)
+            .unwrap()
+            .as_str(),
+        s.url("/inbox")
+    );
+    let constraints =
+        coar_ldn::link::find_link(links, coar_ldn::LDP_CONSTRAINED_BY, &base).unwrap();
+    let page = s
+        .client
+        .get(constraints.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("request-review"), "{page}");
+    // The private inbox needs the admin token to be read.
+    assert_eq!(
+        s.client.get(s.url("/inbox")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.client
+            .get(s.url("/inbox"))
+            .bearer_auth("wrong-token-wrong-token")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.client
+            .get(s.url("/inbox"))
+            .bearer_auth("an-admin-token-of-some-length")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    // Health and metrics.
+    assert_eq!(
+        s.client
+            .get(s.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok\n"
+    );
+    let rr = std::fs::read(fixture_path("spec/request-review.json")).unwrap();
+    assert_eq!(post(&s, LD_JSON, rr).await.status(), StatusCode::CREATED);
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("coar_notifications_received_total{pattern=\"request-review\",outcome=\"quarantined\"} 1"), "{metrics}");
+    assert!(
+        metrics
+            .contains("coar_http_requests_total{method=\"GET\",route=\"/inbox\",status=\"401\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coar_queue_depth{direction=\"inbound\",state=\"quarantined\"} 1"),
+        "{metrics}"
+    );
+    let r = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    s.stop().await;
+});
