@@ -71,6 +71,10 @@ pub struct Config {
     pub inbox_public: bool,
     /// `COAR_LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
+    /// `COAR_ACCEPT_UNRECOGNISED`: whether activities that are valid JSON-LD but name no COAR
+    /// Notify pattern are stored and listed (default true, as LDN allows any notification)
+    /// or refused with 422.
+    pub accept_unrecognised: bool,
 }
 
 /// A setting as given by one source, not yet checked.
@@ -93,6 +97,8 @@ pub struct Layer {
     pub inbox_public: Option<toml::Value>,
     /// `log_format`.
     pub log_format: Option<String>,
+    /// `accept_unrecognised`.
+    pub accept_unrecognised: Option<toml::Value>,
 }
 
 /// A setting with a bad value.
@@ -124,6 +130,7 @@ impl Layer {
             max_body: get("COAR_MAX_BODY").map(toml::Value::String),
             inbox_public: get("COAR_INBOX_PUBLIC").map(toml::Value::String),
             log_format: get("COAR_LOG_FORMAT"),
+            accept_unrecognised: get("COAR_ACCEPT_UNRECOGNISED").map(toml::Value::String),
         }
     }
 
@@ -144,6 +151,7 @@ impl Layer {
             max_body: self.max_body.or(other.max_body),
             inbox_public: self.inbox_public.or(other.inbox_public),
             log_format: self.log_format.or(other.log_format),
+            accept_unrecognised: self.accept_unrecognised.or(other.accept_unrecognised),
         }
     }
 }
@@ -222,26 +230,9 @@ impl Config {
         if max_body < 1024 {
             return Err(bad(&name("max_body"), "must be at least 1024 bytes"));
         }
-        let inbox_public = match merged.inbox_public {
-            None => true,
-            Some(toml::Value::Boolean(b)) => b,
-            Some(toml::Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                other => {
-                    return Err(bad(
-                        &name("inbox_public"),
-                        format!("{other:?} is not true or false"),
-                    ));
-                }
-            },
-            Some(other) => {
-                return Err(bad(
-                    &name("inbox_public"),
-                    format!("{other} is not true or false"),
-                ));
-            }
-        };
+        let inbox_public = parse_bool(merged.inbox_public, true, "inbox_public")?;
+        let accept_unrecognised =
+            parse_bool(merged.accept_unrecognised, true, "accept_unrecognised")?;
         let log_format = match merged.log_format {
             Some(f) => f.parse().map_err(|m: String| bad(&name("log_format"), m))?,
             None => LogFormat::Text,
@@ -255,7 +246,22 @@ impl Config {
             max_body,
             inbox_public,
             log_format,
+            accept_unrecognised,
         })
+    }
+}
+
+/// A boolean setting: TOML `true`/`false`, or the strings true/false, 1/0, yes/no.
+fn parse_bool(value: Option<toml::Value>, default: bool, key: &str) -> Result<bool, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(toml::Value::Boolean(b)) => Ok(b),
+        Some(toml::Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            other => Err(bad(&name(key), format!("{other:?} is not true or false"))),
+        },
+        Some(other) => Err(bad(&name(key), format!("{other} is not true or false"))),
     }
 }
 
@@ -341,6 +347,11 @@ mod tests {
                 "admin_token (COAR_ADMIN_TOKEN)",
             ),
             ("COAR_LOG_FORMAT", "xml", "log_format (COAR_LOG_FORMAT)"),
+            (
+                "COAR_ACCEPT_UNRECOGNISED",
+                "sometimes",
+                "accept_unrecognised (COAR_ACCEPT_UNRECOGNISED)",
+            ),
         ];
         for (var, value, setting) in cases {
             let err = Config::resolve(Layer::default(), env(&[(var, value)]), None).unwrap_err();

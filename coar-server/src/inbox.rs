@@ -115,7 +115,7 @@ async fn receive(
     if notification.pattern().is_some() && !report.is_valid() {
         return Err((pattern, Problem::invalid(&report)));
     }
-    if notification.pattern().is_none() && !app.accept_unrecognised {
+    if notification.pattern().is_none() && !app.config.accept_unrecognised {
         return Err((pattern, Problem::invalid(&report)));
     }
     let bearer = header_str(headers, header::AUTHORIZATION)
@@ -356,7 +356,7 @@ validated against the specification; every problem is reported with a JSON point
 COAR Notify pattern are {}. Remote JSON-LD contexts other than ActivityStreams 2.0 and COAR Notify are refused.</p>\n\
 <p>{policy}</p>\n<h2>Patterns</h2>\n<ul>\n{rows}</ul>\n</body></html>\n",
         app.config.max_body,
-        if app.accept_unrecognised {
+        if app.config.accept_unrecognised {
             "stored and listed"
         } else {
             "refused"

@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tower_http::{
     compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
@@ -47,8 +48,6 @@ pub struct App {
     pub receiver: Receiver,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
-    /// Whether activities that name no COAR pattern are stored (LDN allows any notification).
-    pub accept_unrecognised: bool,
 }
 
 impl App {
@@ -91,8 +90,18 @@ pub async fn app(config: Config) -> Result<Arc<App>, coar_store::StoreError> {
         store,
         receiver,
         metrics: metrics::Metrics::default(),
-        accept_unrecognised: true,
     }))
+}
+
+/// A tower layer for applications that embed these crates (a repository's item pages, say):
+/// it adds `Link: <inbox>; rel="http://www.w3.org/ns/ldp#inbox"` to every response, so
+/// that LDN senders discover the inbox from the resource. Wrap the routes of the resources
+/// that the inbox serves.
+pub fn inbox_link_layer(
+    inbox_url: &str,
+) -> Result<SetResponseHeaderLayer<HeaderValue>, header::InvalidHeaderValue> {
+    let value = HeaderValue::from_str(&coar_ldn::inbox_link_header(inbox_url))?;
+    Ok(SetResponseHeaderLayer::appending(header::LINK, value))
 }
 
 /// The routes and layers.

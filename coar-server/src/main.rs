@@ -19,7 +19,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args, Default, Clone)]
 struct Settings {
     /// Listening address (COAR_BIND; default 127.0.0.1:8080).
     #[arg(long)]
@@ -45,6 +45,9 @@ struct Settings {
     /// text | json (COAR_LOG_FORMAT).
     #[arg(long)]
     log_format: Option<String>,
+    /// Store activities that name no COAR pattern (COAR_ACCEPT_UNRECOGNISED; default true).
+    #[arg(long)]
+    accept_unrecognised: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +65,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage the registry of trusted services.
+    Services {
+        #[command(subcommand)]
+        action: ServicesCommand,
+    },
     /// Print a notification's RDF.
     Rdf {
         /// A JSON-LD file.
@@ -72,6 +80,68 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ServicesCommand {
+    /// List the registered services.
+    List {
+        #[command(flatten)]
+        settings: Settings,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a service.
+    Add {
+        #[command(flatten)]
+        settings: Settings,
+        /// A display name.
+        #[arg(long)]
+        name: String,
+        /// The service's id URI (origin.id of its notifications).
+        #[arg(long)]
+        id: String,
+        /// Its LDN inbox URL.
+        #[arg(long)]
+        inbox: Option<String>,
+        /// A pattern it may send us (repeatable; none: all), e.g. announce-review.
+        #[arg(long = "pattern")]
+        patterns: Vec<String>,
+        /// A pattern we send it (repeatable; none: all).
+        #[arg(long = "outbound-pattern")]
+        outbound_patterns: Vec<String>,
+        /// An address range it sends from (repeatable; none: any), e.g. 192.0.2.0/24.
+        #[arg(long = "cidr")]
+        cidrs: Vec<String>,
+        /// A bearer token it must send (repeatable; none: no token required).
+        #[arg(long = "token")]
+        tokens: Vec<String>,
+        /// Register it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Remove a service (by key or id URI).
+    Remove {
+        #[command(flatten)]
+        settings: Settings,
+        /// Its key or id URI.
+        service: String,
+    },
+    /// Trust a service again (by key or id URI).
+    Enable {
+        #[command(flatten)]
+        settings: Settings,
+        /// Its key or id URI.
+        service: String,
+    },
+    /// Stop trusting a service (by key or id URI).
+    Disable {
+        #[command(flatten)]
+        settings: Settings,
+        /// Its key or id URI.
+        service: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -79,13 +149,103 @@ fn main() -> ExitCode {
         Command::Migrate(settings) => with_config(cli.config, settings, migrate),
         Command::Validate { files, json } => validate(&files, json),
         Command::Rdf { file, format } => rdf(&file, &format),
+        Command::Services { action } => services(cli.config, action),
     }
+}
+
+fn parse_patterns(slugs: &[String]) -> Result<Vec<coar_model::Pattern>, String> {
+    slugs
+        .iter()
+        .map(|s| {
+            coar_model::Pattern::from_slug(s).ok_or_else(|| {
+                format!("unknown pattern {s:?} (e.g. request-review, announce-review)")
+            })
+        })
+        .collect()
+}
+
+fn services(file: Option<PathBuf>, action: ServicesCommand) -> ExitCode {
+    use coar_store::ServiceInput;
+    let settings = match &action {
+        ServicesCommand::List { settings, .. }
+        | ServicesCommand::Add { settings, .. }
+        | ServicesCommand::Remove { settings, .. }
+        | ServicesCommand::Enable { settings, .. }
+        | ServicesCommand::Disable { settings, .. } => settings.clone(),
+    };
+    if let ServicesCommand::Add {
+        patterns,
+        outbound_patterns,
+        ..
+    } = &action
+        && let Err(e) = parse_patterns(patterns).and(parse_patterns(outbound_patterns))
+    {
+        eprintln!("coar-notify: invalid setting --pattern: {e}");
+        return ExitCode::from(2);
+    }
+    with_config(file, settings, move |config| {
+        runtime()?.block_on(async move {
+            let store = coar_store::Store::open(&config.database_url).await?;
+            let find = async |s: &str| -> anyhow::Result<coar_store::Service> {
+                let found = match s.parse::<i64>() {
+                    Ok(key) => store.service(key).await?,
+                    Err(_) => store.service_by_id(s).await?,
+                };
+                found.ok_or_else(|| anyhow::anyhow!("no service {s:?}"))
+            };
+            let enable = matches!(action, ServicesCommand::Enable { .. });
+            match action {
+                ServicesCommand::List { json, .. } => {
+                    let all = store.services().await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&all)?);
+                    } else {
+                        for s in all {
+                            let state = if s.enabled { "enabled" } else { "disabled" };
+                            println!("{}\t{}\t{}\t{}\t{}", s.key, state, s.name, s.id, s.inbox.as_deref().unwrap_or("-"));
+                        }
+                    }
+                }
+                ServicesCommand::Add { name, id, inbox, patterns, outbound_patterns, cidrs, tokens, disabled, .. } => {
+                    let input = ServiceInput {
+                        name,
+                        id,
+                        inbox,
+                        enabled: !disabled,
+                        inbound_patterns: parse_patterns(&patterns).map_err(anyhow::Error::msg)?,
+                        outbound_patterns: parse_patterns(&outbound_patterns).map_err(anyhow::Error::msg)?,
+                        cidrs,
+                        tokens: Some(tokens),
+                    };
+                    let s = store.add_service(&input).await?;
+                    println!("added service {} ({})", s.key, s.id);
+                }
+                ServicesCommand::Remove { service, .. } => {
+                    let s = find(&service).await?;
+                    store.remove_service(s.key).await?;
+                    println!("removed service {} ({})", s.key, s.id);
+                }
+                ServicesCommand::Enable { service, .. } | ServicesCommand::Disable { service, .. } => {
+                    let s = find(&service).await?;
+                    let s = store.set_service_enabled(s.key, enable).await?;
+                    if enable {
+                        let released = store.release_quarantined_from(&s.id).await?;
+                        println!("enabled service {} ({}); {released} quarantined notification(s) queued", s.key, s.id);
+                    } else {
+                        println!("disabled service {} ({})", s.key, s.id);
+                    }
+                }
+            }
+            store.close().await?;
+            Ok(())
+        })
+    })
 }
 
 fn with_config(
     file: Option<PathBuf>,
     settings: Settings,
-    run: fn(Config) -> anyhow::Result<()>,
+    run: impl FnOnce(Config) -> anyhow::Result<()>,
 ) -> ExitCode {
     let flags = Layer {
         bind: settings.bind,
@@ -96,6 +256,7 @@ fn with_config(
         max_body: settings.max_body.map(toml::Value::String),
         inbox_public: settings.inbox_public.map(toml::Value::String),
         log_format: settings.log_format,
+        accept_unrecognised: settings.accept_unrecognised.map(toml::Value::String),
     };
     let file = match file.map(|f| Layer::from_file(&f)).transpose() {
         Ok(f) => f,

@@ -268,3 +268,72 @@ fn rdf_prints_the_notification_graph() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn services_commands_manage_the_registry() {
+    let dir = temp_dir();
+    let run = |args: &[&str]| {
+        let out = command(&dir)
+            .arg("services")
+            .args(args)
+            .args(["--database-url", "sqlite://reg.db"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&[
+        "add",
+        "--name",
+        "Review Service",
+        "--id",
+        "https://review.example/",
+        "--inbox",
+        "https://review.example/inbox/",
+        "--pattern",
+        "announce-review",
+        "--pattern",
+        "accept",
+        "--cidr",
+        "192.0.2.0/24",
+        "--token",
+        "a-long-enough-secret-token",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("added service 1"), "{out}");
+    let (code, _, err) = run(&["add", "--name", "Again", "--id", "https://review.example/"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("already registered"), "{err}");
+    let (code, _, err) = run(&[
+        "add",
+        "--name",
+        "X",
+        "--id",
+        "https://x.example/",
+        "--pattern",
+        "nope",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, out, _) = run(&["list", "--json"]);
+    assert_eq!(code, Some(0));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        list[0]["inbound_patterns"],
+        serde_json::json!(["announce-review", "accept"])
+    );
+    assert_eq!(list[0]["enabled"], true);
+    assert!(
+        list[0].get("token_hashes").is_none(),
+        "token hashes are not printed"
+    );
+    assert_eq!(run(&["disable", "https://review.example/"]).0, Some(0));
+    assert!(run(&["list"]).1.contains("disabled\tReview Service"));
+    assert!(run(&["enable", "1"]).1.contains("enabled service 1"));
+    assert_eq!(run(&["remove", "1"]).0, Some(0));
+    assert_eq!(run(&["remove", "1"]).0, Some(1));
+    assert!(run(&["list"]).1.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -469,7 +469,51 @@ server_test!(turtle_negotiation_and_unrecognised_activities, |url| {
         StatusCode::CREATED
     );
     s.stop().await;
+    // … unless configured otherwise: then 422, naming the type.
+    let s = start(
+        url,
+        &[("trust", "accept"), ("accept_unrecognised", "false")],
+    )
+    .await;
+    let like = like.replace("000000000001", "000000000002");
+    let p = problem(
+        post(&s, "application/ld+json", like).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["rule"] == "type.pattern"),
+        "{p}"
+    );
+    s.stop().await;
 });
+
+#[tokio::test]
+async fn the_inbox_link_layer_advertises_the_inbox_on_an_applications_pages() {
+    use tower::ServiceExt;
+    let page = axum::Router::new()
+        .route(
+            "/items/{id}",
+            axum::routing::get(|| async { "an item page" }),
+        )
+        .layer(coar_server::inbox_link_layer("https://repo.example/inbox").unwrap());
+    let response = page
+        .oneshot(
+            axum::http::Request::get("/items/7")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let link = response.headers()[header::LINK].to_str().unwrap();
+    let base = url::Url::parse("https://repo.example/items/7").unwrap();
+    let found = coar_ldn::discovery::inbox_from_link_headers(&base, [link]).unwrap();
+    assert_eq!(found.as_str(), "https://repo.example/inbox");
+}
 
 server_test!(pagination_across_pages, |url| {
     let s = start(url, &[("trust", "accept")]).await;
