@@ -364,3 +364,41 @@ COAR Notify pattern are {}. Remote JSON-LD contexts other than ActivityStreams 2
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
+
+/// `GET /`: the service description (JSON-LD with an inline context, or Turtle, N-Triples,
+/// N-Quads), naming its inbox; the inbox is also in a `Link` header, so that a sender that
+/// knows only this server's URL discovers it.
+pub async fn service(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
+        .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
+    let doc = serde_json::json!({
+        "@context": {
+            "as": "https://www.w3.org/ns/activitystreams#",
+            "ldp": "http://www.w3.org/ns/ldp#",
+            "inbox": {"@id": "ldp:inbox", "@type": "@id"},
+            "constrainedBy": {"@id": "ldp:constrainedBy", "@type": "@id"},
+            "name": "as:name",
+        },
+        "@id": format!("{}/", app.config.base_url),
+        "@type": "as:Service",
+        "name": "COAR Notify inbox (coar-notify-rs)",
+        "inbox": app.inbox_url(),
+        "constrainedBy": format!("{}/constraints", app.config.base_url),
+    });
+    let body = match format {
+        RdfFormat::JsonLd => doc.to_string(),
+        other => app
+            .receiver
+            .contexts()
+            .to_dataset(&doc.to_string())
+            .map_err(Problem::internal)?
+            .serialize(other)
+            .map_err(Problem::internal)?,
+    };
+    let mut response = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    inbox_links(&app, response.headers_mut());
+    Ok(response)
+}

@@ -116,6 +116,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/inbox/",
             get(inbox::list).post(inbox::post).options(inbox::options),
         )
+        .route("/", get(inbox::service))
         .route("/inbox/{key}", get(inbox::read))
         .route("/constraints", get(inbox::constraints))
         .route("/healthz", get(healthz))

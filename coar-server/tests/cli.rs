@@ -8,6 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_coar-notify");
 
 fn fixture(rel: &str) -> PathBuf {
@@ -336,4 +338,151 @@ fn services_commands_manage_the_registry() {
     assert_eq!(run(&["remove", "1"]).0, Some(1));
     assert!(run(&["list"]).1.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `send`, `discover` and `inbox` against a real server, with their exit codes: 0 delivered,
+/// 1 refused by the peer, 2 usage, 3 unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_discover_and_inbox_commands() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.join("inbox.db").display());
+    let server = common::start(&db, &[("trust", "accept")]).await;
+    let inbox = server.url("/inbox");
+    let run = move |args: Vec<String>| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = command(&dir).args(&args).output().unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let example = fixture("spec/announce-review.json").display().to_string();
+
+    // A file, to the inbox (found from the server's base URL).
+    let (code, out, err) = run(s(&[
+        "send",
+        &example,
+        "--to",
+        &server.base,
+        "--allow-private-targets",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with(&format!("delivered: 201 {inbox}/")),
+        "{out}"
+    );
+    // Built from flags; the target's inbox is discovered from --to.
+    let (code, out, err) = run(s(&[
+        "send",
+        "--pattern",
+        "request-review",
+        "--to",
+        &inbox,
+        "--allow-private-targets",
+        "--origin",
+        "https://repo.example/",
+        "--origin-inbox",
+        "https://repo.example/inbox/",
+        "--target",
+        &server.base,
+        "--object",
+        "https://repo.example/item/1/",
+        "--cite-as",
+        "https://doi.org/10.5555/1",
+        "--item",
+        "https://repo.example/item/1/a.pdf",
+        "--actor",
+        "https://orcid.org/0000-0002-1825-0097",
+        "--actor-type",
+        "Person",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    // Discover and list.
+    let (code, out, _) = run(s(&["discover", &server.base, "--allow-private-targets"]))
+        .await
+        .unwrap();
+    assert_eq!((code, out.trim()), (Some(0), inbox.as_str()));
+    let (code, out, _) = run(s(&["inbox", &inbox, "--allow-private-targets"]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    // 1: refused by the peer (same id, other body: 409).
+    let mut changed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&example).unwrap()).unwrap();
+    changed["summary"] = serde_json::json!("changed");
+    let changed_path =
+        std::env::temp_dir().join(format!("coar-cli-changed-{}.json", std::process::id()));
+    std::fs::write(&changed_path, changed.to_string()).unwrap();
+    let (code, _, err) = run(s(&[
+        "send",
+        &changed_path.display().to_string(),
+        "--to",
+        &inbox,
+        "--allow-private-targets",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("409"), "{err}");
+    // 2: usage (an invalid notification is never sent; an unknown pattern).
+    let mut invalid = changed.clone();
+    invalid.as_object_mut().unwrap().remove("context");
+    std::fs::write(&changed_path, invalid.to_string()).unwrap();
+    let (code, _, err) = run(s(&[
+        "send",
+        &changed_path.display().to_string(),
+        "--to",
+        &inbox,
+        "--allow-private-targets",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/context"), "{err}");
+    let (code, _, _) = run(s(&[
+        "send",
+        "--pattern",
+        "nope",
+        "--to",
+        &inbox,
+        "--allow-private-targets",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(2));
+    // 3: unreachable, or refused by the address policy.
+    let closed = format!(
+        "http://127.0.0.1:{}/inbox",
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let (code, _, _) = run(s(&[
+        "send",
+        &example,
+        "--to",
+        &closed,
+        "--allow-private-targets",
+        "--timeout",
+        "2",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(3));
+    let (code, _, err) = run(s(&["send", &example, "--to", &inbox])).await.unwrap();
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("address policy"), "{err}");
+    let _ = std::fs::remove_file(&changed_path);
+    server.stop().await;
 }
