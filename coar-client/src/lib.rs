@@ -224,6 +224,19 @@ impl RetryPolicy {
     }
 }
 
+/// `Retry-After`: delay-seconds, or an HTTP-date (a date in the past means now).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 /// A random number in [0, 1) from the standard library's randomly keyed hasher.
 fn random_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
@@ -427,8 +440,7 @@ impl Client {
             .headers
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(parse_retry_after);
         ClientError::Status(Box::new(StatusError {
             url: fetched.url.to_string(),
             status: fetched.status.as_u16(),
@@ -664,5 +676,47 @@ impl Client {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+        let d = parse_retry_after(&later).unwrap();
+        assert!(
+            d > Duration::from_secs(3500) && d <= Duration::from_secs(3600),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn full_jitter_stays_within_its_ceiling() {
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
+        for attempt in 1..10 {
+            let ceiling =
+                Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_secs(1));
+            for _ in 0..50 {
+                assert!(p.delay(attempt, None) <= ceiling);
+            }
+        }
+        assert!(p.delay(1, Some(Duration::from_secs(5))) >= Duration::from_secs(5));
+        let spread: std::collections::BTreeSet<u128> =
+            (0..50).map(|_| p.delay(5, None).as_micros()).collect();
+        assert!(spread.len() > 40, "jitter is random: {spread:?}");
     }
 }

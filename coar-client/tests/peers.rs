@@ -374,3 +374,82 @@ async fn the_address_policy_refuses_private_targets_unless_allowed() {
         Err(ClientError::Forbidden(_))
     ));
 }
+
+#[tokio::test]
+async fn tokens_discovery_cache_and_paged_listings() {
+    let heads = Arc::new(AtomicUsize::new(0));
+    let h = heads.clone();
+    let router = Router::new()
+        .route(
+            "/resource",
+            get(move || {
+                let h = h.clone();
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    ([(header::LINK, r#"</inbox>; rel="http://www.w3.org/ns/ldp#inbox""#)], "")
+                }
+            }),
+        )
+        .route(
+            "/inbox",
+            post(|headers: HeaderMap| async move {
+                match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+                    Some("Bearer the-secret-for-this-inbox") => StatusCode::CREATED,
+                    _ => StatusCode::UNAUTHORIZED,
+                }
+            })
+            .get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/ld+json"), (header::LINK, r#"</inbox2>; rel="next""#)],
+                    r#"{"@context": "http://www.w3.org/ns/ldp", "@id": "", "contains": ["/n/1", "/n/2"]}"#,
+                )
+            }),
+        )
+        .route(
+            "/inbox2",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/turtle")], "<> <http://www.w3.org/ns/ldp#contains> </n/3> .")
+            }),
+        );
+    let base = serve(router).await;
+    let anonymous = client(local());
+    let err = anonymous
+        .send(&offer(), &format!("{base}/inbox"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    let with_token = client(ClientConfig {
+        tokens: vec![(format!("{base}/inbox"), "the-secret-for-this-inbox".into())],
+        ..local()
+    });
+    assert_eq!(
+        with_token
+            .send(&offer(), &format!("{base}/inbox"))
+            .await
+            .unwrap()
+            .status,
+        201
+    );
+    // Discovery is cached: the second call asks nothing.
+    let c = client(local());
+    for _ in 0..3 {
+        assert_eq!(
+            c.discover(&format!("{base}/resource"))
+                .await
+                .unwrap()
+                .as_str(),
+            format!("{base}/inbox")
+        );
+    }
+    assert_eq!(heads.load(Ordering::SeqCst), 1);
+    // Listings follow the next links across pages and formats.
+    let items = c.inbox_listing(&format!("{base}/inbox")).await.unwrap();
+    assert_eq!(
+        items,
+        [
+            format!("{base}/n/1"),
+            format!("{base}/n/2"),
+            format!("{base}/n/3")
+        ]
+    );
+}
