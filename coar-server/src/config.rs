@@ -75,6 +75,21 @@ pub struct Config {
     /// Notify pattern are stored and listed (default true, as LDN allows any notification)
     /// or refused with 422.
     pub accept_unrecognised: bool,
+    /// `COAR_WORKERS`: background workers in `serve` (default 2; 0 runs none, for
+    /// deployments that run `coar-notify worker` separately).
+    pub workers: usize,
+    /// `COAR_MAX_ATTEMPTS`: attempts before a notification is dead (default 8).
+    pub max_attempts: u32,
+    /// `COAR_RETRY_BASE`: the first retry delay, doubled each time up to an hour (default
+    /// 30s; `500ms`, `2s`, `1m`).
+    pub retry_base: std::time::Duration,
+    /// `COAR_ALLOW_PRIVATE_TARGETS`: allow sending to loopback and private addresses
+    /// (default false).
+    pub allow_private_targets: bool,
+    /// `COAR_NAME`: this service's name in the notifications it sends (default `coar-notify`).
+    pub name: String,
+    /// `COAR_SEND_TIMEOUT`: how long one delivery may take (default 30s).
+    pub send_timeout: std::time::Duration,
 }
 
 /// A setting as given by one source, not yet checked.
@@ -99,6 +114,18 @@ pub struct Layer {
     pub log_format: Option<String>,
     /// `accept_unrecognised`.
     pub accept_unrecognised: Option<toml::Value>,
+    /// `workers`.
+    pub workers: Option<toml::Value>,
+    /// `max_attempts`.
+    pub max_attempts: Option<toml::Value>,
+    /// `retry_base`.
+    pub retry_base: Option<String>,
+    /// `allow_private_targets`.
+    pub allow_private_targets: Option<toml::Value>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `send_timeout`.
+    pub send_timeout: Option<String>,
 }
 
 /// A setting with a bad value.
@@ -131,6 +158,12 @@ impl Layer {
             inbox_public: get("COAR_INBOX_PUBLIC").map(toml::Value::String),
             log_format: get("COAR_LOG_FORMAT"),
             accept_unrecognised: get("COAR_ACCEPT_UNRECOGNISED").map(toml::Value::String),
+            workers: get("COAR_WORKERS").map(toml::Value::String),
+            max_attempts: get("COAR_MAX_ATTEMPTS").map(toml::Value::String),
+            retry_base: get("COAR_RETRY_BASE"),
+            allow_private_targets: get("COAR_ALLOW_PRIVATE_TARGETS").map(toml::Value::String),
+            name: get("COAR_NAME"),
+            send_timeout: get("COAR_SEND_TIMEOUT"),
         }
     }
 
@@ -152,6 +185,12 @@ impl Layer {
             inbox_public: self.inbox_public.or(other.inbox_public),
             log_format: self.log_format.or(other.log_format),
             accept_unrecognised: self.accept_unrecognised.or(other.accept_unrecognised),
+            workers: self.workers.or(other.workers),
+            max_attempts: self.max_attempts.or(other.max_attempts),
+            retry_base: self.retry_base.or(other.retry_base),
+            allow_private_targets: self.allow_private_targets.or(other.allow_private_targets),
+            name: self.name.or(other.name),
+            send_timeout: self.send_timeout.or(other.send_timeout),
         }
     }
 }
@@ -233,6 +272,32 @@ impl Config {
         let inbox_public = parse_bool(merged.inbox_public, true, "inbox_public")?;
         let accept_unrecognised =
             parse_bool(merged.accept_unrecognised, true, "accept_unrecognised")?;
+        let workers = parse_count(merged.workers, 2, 0, 256, "workers")?;
+        let max_attempts = parse_count(merged.max_attempts, 8, 1, 100, "max_attempts")? as u32;
+        let retry_base = match merged.retry_base {
+            None => std::time::Duration::from_secs(30),
+            Some(s) => parse_duration(&s).ok_or_else(|| {
+                bad(
+                    &name("retry_base"),
+                    format!("{s:?} is not a duration such as 500ms, 30s or 1m"),
+                )
+            })?,
+        };
+        let send_timeout = match merged.send_timeout {
+            None => std::time::Duration::from_secs(30),
+            Some(s) => parse_duration(&s).filter(|d| !d.is_zero()).ok_or_else(|| {
+                bad(
+                    &name("send_timeout"),
+                    format!("{s:?} is not a duration such as 500ms, 30s or 1m"),
+                )
+            })?,
+        };
+        let allow_private_targets =
+            parse_bool(merged.allow_private_targets, false, "allow_private_targets")?;
+        let service_name = merged
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "coar-notify".into());
         let log_format = match merged.log_format {
             Some(f) => f.parse().map_err(|m: String| bad(&name("log_format"), m))?,
             None => LogFormat::Text,
@@ -247,6 +312,12 @@ impl Config {
             inbox_public,
             log_format,
             accept_unrecognised,
+            workers,
+            max_attempts,
+            retry_base,
+            allow_private_targets,
+            name: service_name,
+            send_timeout,
         })
     }
 }
@@ -262,6 +333,42 @@ fn parse_bool(value: Option<toml::Value>, default: bool, key: &str) -> Result<bo
             other => Err(bad(&name(key), format!("{other:?} is not true or false"))),
         },
         Some(other) => Err(bad(&name(key), format!("{other} is not true or false"))),
+    }
+}
+
+/// A whole number within bounds.
+fn parse_count(
+    value: Option<toml::Value>,
+    default: usize,
+    min: usize,
+    max: usize,
+    key: &str,
+) -> Result<usize, ConfigError> {
+    let n = match value {
+        None => return Ok(default),
+        Some(toml::Value::Integer(n)) => usize::try_from(n).ok(),
+        Some(toml::Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    };
+    n.filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+        bad(
+            &name(key),
+            format!("must be a whole number from {min} to {max}"),
+        )
+    })
+}
+
+/// `500ms`, `30s`, `2m`, or plain seconds.
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    match unit.trim() {
+        "ms" => Some(std::time::Duration::from_millis(n)),
+        "" | "s" => Some(std::time::Duration::from_secs(n)),
+        "m" | "min" => Some(std::time::Duration::from_secs(n.checked_mul(60)?)),
+        _ => None,
     }
 }
 

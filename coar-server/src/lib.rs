@@ -9,11 +9,13 @@
 //! SQL appears here, it belongs in the crate below.
 
 pub mod admin;
+mod api;
 pub mod config;
 mod inbox;
 pub mod metrics;
 pub mod problem;
 mod trust;
+pub mod worker;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -48,12 +50,26 @@ pub struct App {
     pub receiver: Receiver,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// The client deliveries go through.
+    pub client: coar_client::Client,
+    /// The inbound processing pipeline.
+    pub pipeline: worker::Pipeline,
 }
 
 impl App {
     /// The inbox URL.
     pub fn inbox_url(&self) -> String {
         format!("{}/inbox", self.config.base_url)
+    }
+
+    /// This server's identity in what it sends: `id` (its base URL), `inbox`, `name`.
+    pub fn identity(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": format!("{}/", self.config.base_url),
+            "inbox": self.inbox_url(),
+            "name": self.config.name,
+            "type": "Service",
+        })
     }
 
     /// A stored notification's URL.
@@ -74,9 +90,40 @@ pub fn contexts() -> Contexts {
     contexts
 }
 
-/// Opens the store (migrating it) and builds the application.
+/// Opens the store (migrating it) and builds the application, with the default pipeline.
 pub async fn app(config: Config) -> Result<Arc<App>, coar_store::StoreError> {
-    let store = Store::open(&config.database_url).await?;
+    app_with(config, worker::Pipeline::default()).await
+}
+
+/// [`app`] with a pipeline of the embedding application's handlers.
+pub async fn app_with(
+    config: Config,
+    pipeline: worker::Pipeline,
+) -> Result<Arc<App>, coar_store::StoreError> {
+    let mut store_config = coar_store::Config::new(config.database_url.clone());
+    store_config.policy = coar_store::QueuePolicy {
+        max_attempts: config.max_attempts,
+        base_delay: config.retry_base,
+        max_delay: Duration::from_secs(3600).max(config.retry_base),
+    };
+    let store = Store::open_with(store_config).await?;
+    let client = coar_client::Client::new(
+        coar_client::ClientConfig {
+            allow_private: config.allow_private_targets,
+            timeout: config.send_timeout,
+            user_agent: format!(
+                "coar-notify-rs/{} ({})",
+                env!("CARGO_PKG_VERSION"),
+                config.base_url
+            ),
+            ..coar_client::ClientConfig::default()
+        },
+        contexts(),
+    )
+    .map_err(|e| coar_store::StoreError::Invalid {
+        field: "client",
+        message: e.to_string(),
+    })?;
     let receiver = Receiver::new(
         contexts(),
         ReceiverConfig {
@@ -90,6 +137,8 @@ pub async fn app(config: Config) -> Result<Arc<App>, coar_store::StoreError> {
         store,
         receiver,
         metrics: metrics::Metrics::default(),
+        client,
+        pipeline,
     }))
 }
 
@@ -120,6 +169,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/inbox/{key}", get(inbox::read))
         .route("/constraints", get(inbox::constraints))
         .route("/healthz", get(healthz))
+        .route("/api/outbox", axum::routing::post(api::outbox))
+        .route("/api/notifications/{key}", get(api::notification))
+        .route(
+            "/api/notifications/{key}/replay",
+            axum::routing::post(api::replay),
+        )
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(CompressionLayer::new())
@@ -203,16 +258,32 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Result<Response, problem::
         .into_response())
 }
 
-/// Serves until `shutdown` completes, then finishes in-flight requests.
+/// Serves until `shutdown` completes, with `config.workers` background workers; then
+/// finishes in-flight requests and lets the workers finish what they hold.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = worker::spawn(app.clone(), app.config.workers, stopped);
+    let result = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    let _ = stop.send(true);
+    while workers.join_next().await.is_some() {}
+    result
+}
+
+/// Runs workers only (no HTTP) until `shutdown` completes: `coar-notify worker`, for
+/// deployments that scale web and workers separately on PostgreSQL.
+pub async fn work(app: Arc<App>, count: usize, shutdown: impl Future<Output = ()>) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = worker::spawn(app, count.max(1), stopped);
+    shutdown.await;
+    let _ = stop.send(true);
+    while workers.join_next().await.is_some() {}
 }

@@ -48,12 +48,32 @@ struct Settings {
     /// Store activities that name no COAR pattern (COAR_ACCEPT_UNRECOGNISED; default true).
     #[arg(long)]
     accept_unrecognised: Option<String>,
+    /// Background workers in `serve` (COAR_WORKERS; default 2).
+    #[arg(long)]
+    workers: Option<String>,
+    /// Attempts before a notification is dead (COAR_MAX_ATTEMPTS; default 8).
+    #[arg(long)]
+    max_attempts: Option<String>,
+    /// First retry delay, e.g. 30s (COAR_RETRY_BASE).
+    #[arg(long)]
+    retry_base: Option<String>,
+    /// Allow sending to loopback and private addresses (COAR_ALLOW_PRIVATE_TARGETS).
+    #[arg(long)]
+    allow_private_targets: Option<String>,
+    /// This service's name (COAR_NAME).
+    #[arg(long)]
+    service_name: Option<String>,
+    /// How long one delivery may take, e.g. 30s (COAR_SEND_TIMEOUT).
+    #[arg(long)]
+    send_timeout: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the inbox (creates and migrates the database first).
     Serve(Settings),
+    /// Run background workers only (processing and delivery), without the HTTP server.
+    Worker(Settings),
     /// Apply database migrations and exit.
     Migrate(Settings),
     /// Validate notification files; exit 1 if any is invalid.
@@ -228,6 +248,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(settings) => with_config(cli.config, settings, serve),
         Command::Migrate(settings) => with_config(cli.config, settings, migrate),
+        Command::Worker(settings) => with_config(cli.config, settings, worker),
         Command::Validate { files, json } => validate(&files, json),
         Command::Rdf { file, format } => rdf(&file, &format),
         Command::Services { action } => services(cli.config, action),
@@ -341,6 +362,12 @@ fn with_config(
         inbox_public: settings.inbox_public.map(toml::Value::String),
         log_format: settings.log_format,
         accept_unrecognised: settings.accept_unrecognised.map(toml::Value::String),
+        workers: settings.workers.map(toml::Value::String),
+        max_attempts: settings.max_attempts.map(toml::Value::String),
+        retry_base: settings.retry_base,
+        allow_private_targets: settings.allow_private_targets.map(toml::Value::String),
+        name: settings.service_name,
+        send_timeout: settings.send_timeout,
     };
     let file = match file.map(|f| Layer::from_file(&f)).transpose() {
         Ok(f) => f,
@@ -428,6 +455,17 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn worker(config: Config) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let count = config.workers.max(1);
+        let app = coar_server::app(config).await?;
+        tracing::info!(count, database = %redact(&app.config.database_url), "workers running");
+        coar_server::work(app, count, shutdown_signal()).await;
+        tracing::info!("workers stopped");
+        Ok(())
+    })
 }
 
 fn migrate(config: Config) -> anyhow::Result<()> {

@@ -37,12 +37,30 @@ impl Server {
 
 /// Starts a server on `database_url`; `settings` are (key, value) pairs of the TOML keys.
 pub async fn start(database_url: &str, settings: &[(&str, &str)]) -> Server {
+    start_with(
+        database_url,
+        settings,
+        coar_server::worker::Pipeline::default(),
+    )
+    .await
+}
+
+/// [`start`] with a pipeline of handlers.
+pub async fn start_with(
+    database_url: &str,
+    settings: &[(&str, &str)],
+    pipeline: coar_server::worker::Pipeline,
+) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let pairs: Vec<(String, String)> = settings
+    let mut pairs: Vec<(String, String)> = settings
         .iter()
         .map(|(k, v)| (format!("COAR_{}", k.to_ascii_uppercase()), v.to_string()))
         .collect();
+    // No background workers unless a test asks: the inbox tests look at queue states.
+    if !pairs.iter().any(|(k, _)| k == "COAR_WORKERS") {
+        pairs.push(("COAR_WORKERS".into(), "0".into()));
+    }
     let env = Layer::from_env(move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
     let flags = Layer {
         bind: Some(addr.to_string()),
@@ -51,7 +69,7 @@ pub async fn start(database_url: &str, settings: &[(&str, &str)]) -> Server {
     };
     let config = Config::resolve(flags, env, None).unwrap();
     let base = config.base_url.clone();
-    let app = coar_server::app(config).await.unwrap();
+    let app = coar_server::app_with(config, pipeline).await.unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(coar_server::serve(listener, app.clone(), async move {
         let _ = stopped.await;

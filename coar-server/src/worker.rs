@@ -1,0 +1,311 @@
+//! Background workers: they claim queued notifications and run the inbound pipeline, or
+//! deliver outbound ones through `coar-client`. At-least-once: a handler may see a
+//! notification again after a crash, so handlers must be idempotent.
+
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use coar_model::{Notification, Pattern};
+use coar_store::{Claim, Delivery, Direction, Failure, NewNotification, Record, State};
+use tokio::{sync::watch, task::JoinSet};
+
+use crate::App;
+
+/// Why a handler failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    /// What went wrong.
+    pub message: String,
+    /// Retrying cannot help: the notification fails at once (and its sender is told, with an
+    /// Unprocessable Notification, when it gave an inbox).
+    pub permanent: bool,
+}
+
+impl HandlerError {
+    /// A failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> HandlerError {
+        HandlerError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure no retry will fix.
+    pub fn permanent(message: impl Into<String>) -> HandlerError {
+        HandlerError {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// The future a handler returns.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'a>>;
+
+/// One step of the inbound pipeline (the reference library's "service binding", made
+/// durable): embedding applications implement it to act on notifications.
+pub trait Handler: Send + Sync {
+    /// A name for logs and attempts.
+    fn name(&self) -> &str;
+    /// Acts on one notification. Called at least once per notification; must be idempotent.
+    fn handle<'a>(
+        &'a self,
+        app: &'a App,
+        record: &'a Record,
+        notification: &'a Notification,
+    ) -> HandlerFuture<'a>;
+}
+
+/// The ordered handlers per pattern (`None`: activities that name no pattern).
+#[derive(Clone, Default)]
+pub struct Pipeline {
+    handlers: HashMap<Option<Pattern>, Vec<Arc<dyn Handler>>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .handlers
+            .iter()
+            .map(|(p, hs)| {
+                format!(
+                    "{}: {}",
+                    p.map_or("unrecognised", |p| p.slug()),
+                    hs.iter().map(|h| h.name()).collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        f.debug_struct("Pipeline")
+            .field("handlers", &names)
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Appends `handler` to the pipeline of each pattern given.
+    pub fn add(mut self, patterns: &[Option<Pattern>], handler: Arc<dyn Handler>) -> Pipeline {
+        for p in patterns {
+            self.handlers.entry(*p).or_default().push(handler.clone());
+        }
+        self
+    }
+
+    /// Appends `handler` for every pattern and for unrecognised activities.
+    pub fn add_everywhere(self, handler: Arc<dyn Handler>) -> Pipeline {
+        let all: Vec<Option<Pattern>> = Pattern::ALL.into_iter().map(Some).chain([None]).collect();
+        self.add(&all, handler)
+    }
+
+    fn for_pattern(&self, pattern: Option<Pattern>) -> &[Arc<dyn Handler>] {
+        self.handlers.get(&pattern).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// How often an idle worker looks for work.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Starts `count` workers; they stop when `stop` turns true, after finishing what they hold.
+pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    let host = std::process::id();
+    for n in 0..count {
+        let (app, stop) = (app.clone(), stop.clone());
+        set.spawn(run(app, format!("worker-{host}-{n}"), stop));
+    }
+    set
+}
+
+/// One worker's loop.
+pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let mut busy = false;
+        match app.store.claim(Direction::Inbound, &name, 4).await {
+            Ok(claims) => {
+                busy |= !claims.is_empty();
+                for claim in claims {
+                    process(&app, claim).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "claiming inbound notifications failed"),
+        }
+        match app.store.claim(Direction::Outbound, &name, 4).await {
+            Ok(claims) => {
+                busy |= !claims.is_empty();
+                for claim in claims {
+                    deliver(&app, claim).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "claiming outbound notifications failed"),
+        }
+        if !busy {
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
+
+async fn process(app: &App, claim: Claim) {
+    let key = claim.record.key;
+    let result = match Notification::from_slice_with(
+        &claim.record.body,
+        coar_model::Limits {
+            max_bytes: usize::MAX,
+        },
+    )
+    .ok()
+    .or_else(|| {
+        app.receiver
+            .receive(Some(&claim.record.media_type), &claim.record.body, None)
+            .ok()
+            .and_then(|r| Notification::from_value(r.json).ok())
+    }) {
+        None => Err(HandlerError::permanent(
+            "the stored body can no longer be read as a notification",
+        )),
+        Some(n) => run_pipeline(app, &claim.record, &n).await.map(|()| n),
+    };
+    match result {
+        Ok(_) => {
+            if let Err(e) = app.store.complete(&claim, None).await {
+                tracing::warn!(key, error = %e, "could not mark processed");
+            }
+        }
+        Err(err) => {
+            let failure = if err.permanent {
+                Failure::permanent(&err.message)
+            } else {
+                Failure::transient(&err.message)
+            };
+            match app.store.fail(&claim, failure).await {
+                Ok(State::Failed | State::Dead) => {
+                    tracing::warn!(key, error = %err.message, "processing failed for good");
+                    tell_sender(app, &claim.record, &err.message).await;
+                }
+                Ok(_) => {
+                    tracing::info!(key, error = %err.message, "processing failed; retry scheduled")
+                }
+                Err(e) => tracing::warn!(key, error = %e, "could not record the failure"),
+            }
+        }
+    }
+}
+
+async fn run_pipeline(app: &App, record: &Record, n: &Notification) -> Result<(), HandlerError> {
+    for handler in app.pipeline.for_pattern(n.pattern()) {
+        handler
+            .handle(app, record, n)
+            .await
+            .map_err(|e| HandlerError {
+                message: format!("{}: {}", handler.name(), e.message),
+                ..e
+            })?;
+    }
+    Ok(())
+}
+
+/// As the specification recommends, a notification that failed for good is answered with
+/// an Unprocessable Notification, when the sender gave an inbox.
+async fn tell_sender(app: &App, record: &Record, reason: &str) {
+    let Ok(received) = Notification::from_slice_with(
+        &record.body,
+        coar_model::Limits {
+            max_bytes: usize::MAX,
+        },
+    ) else {
+        return;
+    };
+    if received.pattern() == Some(Pattern::Unprocessable) {
+        return; // never answer a Flag with a Flag
+    }
+    let flag = match received
+        .unprocessable_reply(format!("could not be processed: {reason}"))
+        .build()
+    {
+        Ok(f) => Notification::from(f),
+        Err(e) => {
+            tracing::info!(key = record.key, error = %e, "no Unprocessable Notification sent: the sender gave no way back");
+            return;
+        }
+    };
+    let body = flag.to_json_string().into_bytes();
+    if let Err(e) = app
+        .store
+        .insert(NewNotification::outbound(&flag, &body))
+        .await
+    {
+        tracing::warn!(key = record.key, error = %e, "could not queue the Unprocessable Notification");
+    }
+}
+
+async fn deliver(app: &App, claim: Claim) {
+    let key = claim.record.key;
+    let n = match Notification::from_slice_with(
+        &claim.record.body,
+        coar_model::Limits {
+            max_bytes: usize::MAX,
+        },
+    ) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = app
+                .store
+                .fail(
+                    &claim,
+                    Failure::permanent(format!("stored body unreadable: {e}")),
+                )
+                .await;
+            return;
+        }
+    };
+    let destination = match n.target().and_then(|t| t.inbox()) {
+        Some(inbox) => Ok(inbox.to_owned()),
+        None => match n.target().and_then(|t| t.id()) {
+            Some(id) => app.client.discover(id).await.map(|u| u.to_string()),
+            None => Err(coar_client::ClientError::NoInbox(
+                "a notification without a target".into(),
+            )),
+        },
+    };
+    let result = match destination {
+        Ok(inbox) => app.client.send(&n, &inbox).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(receipt) => {
+            let delivery = Delivery {
+                status: receipt.status,
+                excerpt: Some(receipt.location.unwrap_or(receipt.body)),
+            };
+            if let Err(e) = app.store.complete(&claim, Some(delivery)).await {
+                tracing::warn!(key, error = %e, "delivered, but could not mark it");
+            }
+        }
+        Err(err) => {
+            let delivery = match &err {
+                coar_client::ClientError::Status(s) => Some(Delivery {
+                    status: s.status,
+                    excerpt: Some(s.excerpt.clone()),
+                }),
+                _ => None,
+            };
+            let failure = Failure {
+                message: err.to_string(),
+                permanent: !err.is_retryable(),
+                not_before: err.retry_after().and_then(chrono_after),
+                delivery,
+            };
+            match app.store.fail(&claim, failure).await {
+                Ok(state) => tracing::info!(key, %state, error = %err, "delivery failed"),
+                Err(e) => tracing::warn!(key, error = %e, "could not record the failed delivery"),
+            }
+        }
+    }
+}
+
+fn chrono_after(d: Duration) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .map(|d| chrono::Utc::now() + d)
+}
