@@ -378,12 +378,14 @@ pub async fn service(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<
             "inbox": {"@id": "ldp:inbox", "@type": "@id"},
             "constrainedBy": {"@id": "ldp:constrainedBy", "@type": "@id"},
             "name": "as:name",
+            "feed": "http://www.w3.org/ns/hydra/core#template",
         },
         "@id": format!("{}/", app.config.base_url),
         "@type": "as:Service",
         "name": "COAR Notify inbox (coar-notify-rs)",
         "inbox": app.inbox_url(),
         "constrainedBy": format!("{}/constraints", app.config.base_url),
+        "feed": format!("{}/feed{}", app.config.base_url, crate::feed::TEMPLATE),
     });
     let body = match format {
         RdfFormat::JsonLd => doc.to_string(),

@@ -11,6 +11,7 @@
 pub mod admin;
 mod api;
 pub mod config;
+mod feed;
 mod inbox;
 pub mod metrics;
 pub mod problem;
@@ -168,6 +169,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(inbox::service))
         .route("/inbox/{key}", get(inbox::read))
         .route("/constraints", get(inbox::constraints))
+        .route("/feed", get(feed::feed))
         .route("/healthz", get(healthz))
         .route("/api/outbox", axum::routing::post(api::outbox))
         .route("/api/notifications/{key}", get(api::notification))

@@ -1,0 +1,259 @@
+//! `GET /feed`: an Atom feed of received notifications (the research-object notification
+//! API, generalised): filters `ro`, `from`, `to`, `source`, `limit`.
+
+use std::{fmt::Write, sync::Arc};
+
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use coar_store::{Direction, Filter, Record};
+use serde::Deserialize;
+
+use crate::{App, problem::Problem};
+
+/// The feed's query parameters.
+#[derive(Debug, Deserialize)]
+pub struct FeedQuery {
+    ro: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    source: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// The URI template of the feed, for the service description.
+pub const TEMPLATE: &str = "{?ro,from,to,source,limit}";
+
+const DESCRIBES: &str = "http://www.openarchives.org/ore/terms/describes";
+const SOURCE: &str = "http://purl.org/dc/terms/source";
+
+fn bad(param: &str, message: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        format!("Invalid parameter {param}"),
+        message.into(),
+    )
+}
+
+/// ISO 8601: a full timestamp (`2026-11-23T10:00:00Z`) or a date (`2026-11-23`, midnight UTC).
+fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| bad(param, format!("{value:?} is not an ISO 8601 date or date-time, e.g. 2026-11-23 or 2026-11-23T10:00:00Z")))
+}
+
+fn absolute_uri(param: &str, value: &str) -> Result<String, Problem> {
+    if coar_model::is_uri(value.trim()) {
+        Ok(value.trim().to_owned())
+    } else {
+        Err(bad(param, format!("{value:?} is not an absolute URI")))
+    }
+}
+
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 forbids are dropped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `GET /feed`.
+pub async fn feed(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<FeedQuery>,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    if !app.config.inbox_public {
+        crate::admin::require_admin(&app, &headers)?;
+    }
+    let non_empty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let since = non_empty(&q.from)
+        .map(|v| parse_time("from", &v))
+        .transpose()?;
+    let until = non_empty(&q.to).map(|v| parse_time("to", &v)).transpose()?;
+    if let (Some(f), Some(t)) = (since, until)
+        && f > t
+    {
+        return Err(bad("from", "from is after to"));
+    }
+    let limit = match non_empty(&q.limit) {
+        Some(l) => l
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| bad("limit", "limit must be a whole number from 1 to 1000"))?,
+        // The research-object notification API's default: the 10 newest.
+        None if since.is_none() && until.is_none() => 10,
+        None => 100,
+    };
+    let after = non_empty(&q.after)
+        .map(|a| {
+            a.parse::<i64>()
+                .map_err(|_| bad("after", "after must be a cursor from a next link"))
+        })
+        .transpose()?;
+    let filter = Filter {
+        direction: Some(Direction::Inbound),
+        resource: non_empty(&q.ro)
+            .map(|v| absolute_uri("ro", &v))
+            .transpose()?,
+        source: non_empty(&q.source)
+            .map(|v| absolute_uri("source", &v))
+            .transpose()?,
+        since,
+        // `to` is inclusive: a notification received at that instant is in the feed.
+        until: until.map(|t| t + chrono::Duration::microseconds(1)),
+        ..Filter::default()
+    };
+    let page = app.store.list(&filter, after, limit).await?;
+    let feed_url = format!("{}/feed", app.config.base_url);
+    let self_url = match uri.query() {
+        Some(query) => format!("{feed_url}?{query}"),
+        None => feed_url.clone(),
+    };
+    let next_url = page.next.map(|n| {
+        let mut params: Vec<String> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("after=") && !p.starts_with("limit="))
+            .map(str::to_owned)
+            .collect();
+        params.push(format!("limit={limit}"));
+        params.push(format!("after={n}"));
+        format!("{feed_url}?{}", params.join("&"))
+    });
+    let updated = page.items.first().map_or_else(Utc::now, |r| r.received_at);
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n",
+    );
+    let _ = writeln!(out, "  <id>{}</id>", xml(&self_url));
+    let _ = writeln!(
+        out,
+        "  <title>{}: COAR Notify notifications</title>",
+        xml(&app.config.name)
+    );
+    let _ = writeln!(
+        out,
+        "  <updated>{}</updated>",
+        updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let _ = writeln!(
+        out,
+        "  <author><name>{}</name><uri>{}/</uri></author>",
+        xml(&app.config.name),
+        xml(&app.config.base_url)
+    );
+    let _ = writeln!(
+        out,
+        "  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>",
+        xml(&self_url)
+    );
+    if let Some(next) = &next_url {
+        let _ = writeln!(
+            out,
+            "  <link rel=\"next\" type=\"application/atom+xml\" href=\"{}\"/>",
+            xml(next)
+        );
+    }
+    for r in &page.items {
+        entry(&mut out, &app, r);
+    }
+    out.push_str("</feed>\n");
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        out,
+    )
+        .into_response();
+    if let Some(next) = next_url
+        && let Ok(v) = header::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+    {
+        response.headers_mut().append(header::LINK, v);
+    }
+    Ok(response)
+}
+
+fn entry(out: &mut String, app: &App, r: &Record) {
+    let title = r
+        .pattern
+        .map_or("Notification (no COAR Notify pattern)", |p| p.title());
+    let resource = r.context_id.clone().or_else(|| r.object_id.clone());
+    let source = r.origin_id.clone().or_else(|| r.actor_id.clone());
+    let published = r
+        .received_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let url = app.notification_url(r.key);
+    let _ = writeln!(out, "  <entry>");
+    let id = if coar_model::is_uri(&r.notification_id) {
+        r.notification_id.clone()
+    } else {
+        url.clone()
+    };
+    let _ = writeln!(out, "    <id>{}</id>", xml(&id));
+    let _ = writeln!(out, "    <title>{}</title>", xml(title));
+    let _ = writeln!(
+        out,
+        "    <published>{published}</published>\n    <updated>{published}</updated>"
+    );
+    let _ = writeln!(
+        out,
+        "    <link rel=\"alternate\" type=\"application/ld+json\" href=\"{}\"/>",
+        xml(&url)
+    );
+    if let Some(res) = &resource {
+        let _ = writeln!(out, "    <link rel=\"{DESCRIBES}\" href=\"{}\"/>", xml(res));
+    }
+    if let Some(src) = &source {
+        let _ = writeln!(out, "    <link rel=\"{SOURCE}\" href=\"{}\"/>", xml(src));
+    }
+    let mut summary = format!(
+        "{title} from {}",
+        source.as_deref().unwrap_or("an unknown sender")
+    );
+    if let Some(t) = &r.target_id {
+        let _ = write!(summary, " to {t}");
+    }
+    if let Some(res) = &resource {
+        let _ = write!(summary, ", about {res}");
+    }
+    if let Some(irt) = &r.in_reply_to {
+        let _ = write!(summary, ", in reply to {irt}");
+    }
+    summary.push('.');
+    let _ = writeln!(
+        out,
+        "    <summary type=\"text\">{}</summary>",
+        xml(&summary)
+    );
+    let _ = writeln!(
+        out,
+        "    <category term=\"{}\"/>",
+        xml(r.pattern.map_or("unrecognised", |p| p.slug()))
+    );
+    let _ = writeln!(out, "  </entry>");
+}
