@@ -12,7 +12,12 @@ use coar_model::{Notification, Pattern};
 use coar_store::{Inserted, NewNotification};
 use serde_json::{Value, json};
 
-use crate::{App, admin::require_admin, problem::Problem};
+use crate::{
+    App,
+    admin::require_admin,
+    feed::{absolute_uri, bad, parse_time},
+    problem::Problem,
+};
 
 /// `POST /api/outbox`: a notification to send. Either a full notification, or a `pattern`
 /// (slug) with the notification's other properties; `@context`, `id`, `origin` and `actor`
@@ -120,4 +125,331 @@ pub async fn replay(
             "only dead, failed or processed notifications are replayed",
         ))
     }
+}
+
+/// Filters of `GET /api/notifications` (the feed's, plus direction, pattern, state, origin,
+/// target).
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    direction: Option<String>,
+    pattern: Option<String>,
+    state: Option<String>,
+    ro: Option<String>,
+    source: Option<String>,
+    origin: Option<String>,
+    target: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+fn summary(app: &App, r: &coar_store::Record) -> Value {
+    json!({
+        "key": r.key,
+        "url": format!("{}/api/notifications/{}", app.config.base_url, r.key),
+        "id": r.notification_id,
+        "direction": r.direction,
+        "pattern": r.pattern,
+        "state": r.state,
+        "attempts": r.attempts,
+        "origin": r.origin_id,
+        "target": r.target_id,
+        "object": r.object_id,
+        "context": r.context_id,
+        "in_reply_to": r.in_reply_to,
+        "received_at": r.received_at,
+        "last_error": r.last_error,
+    })
+}
+
+fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> {
+    let get = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let uri = |name: &str, v: &Option<String>| get(v).map(|v| absolute_uri(name, &v)).transpose();
+    Ok(coar_store::Filter {
+        direction: get(&q.direction)
+            .map(|d| d.parse().map_err(|m: String| bad("direction", m)))
+            .transpose()?,
+        pattern: match get(&q.pattern).as_deref() {
+            None => None,
+            Some("unrecognised") => Some(None),
+            Some(slug) => {
+                Some(Some(Pattern::from_slug(slug).ok_or_else(|| {
+                    bad("pattern", format!("unknown pattern {slug:?}"))
+                })?))
+            }
+        },
+        state: get(&q.state)
+            .map(|s| s.parse().map_err(|m: String| bad("state", m)))
+            .transpose()?,
+        resource: uri("ro", &q.ro)?,
+        source: uri("source", &q.source)?,
+        origin: uri("origin", &q.origin)?,
+        target: uri("target", &q.target)?,
+        since: get(&q.from).map(|v| parse_time("from", &v)).transpose()?,
+        until: get(&q.to)
+            .map(|v| parse_time("to", &v))
+            .transpose()?
+            .map(|t| t + chrono::Duration::microseconds(1)),
+    })
+}
+
+/// `GET /api/notifications`: both directions, filtered, newest first, with a cursor.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+    uri: axum::http::Uri,
+) -> Result<Response, Problem> {
+    require_admin(&app, &headers)?;
+    let filter = filter_from(&q)?;
+    let limit = match q.limit.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        None => 50,
+        Some(l) => l
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| bad("limit", "limit must be a whole number from 1 to 1000"))?,
+    };
+    let after = q
+        .after
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<i64>()
+                .map_err(|_| bad("after", "after must be a cursor from a next link"))
+        })
+        .transpose()?;
+    let page = app.store.list(&filter, after, limit).await?;
+    let next = page.next.map(|n| {
+        let kept: Vec<&str> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("after="))
+            .collect();
+        let mut query = kept.join("&");
+        if !query.is_empty() {
+            query.push('&');
+        }
+        format!("{}/api/notifications?{query}after={n}", app.config.base_url)
+    });
+    Ok(Json(json!({
+        "items": page.items.iter().map(|r| summary(&app, r)).collect::<Vec<_>>(),
+        "next": next,
+    }))
+    .into_response())
+}
+
+/// The `uri` of `GET /api/resources`.
+#[derive(Debug, serde::Deserialize)]
+pub struct ResourceQuery {
+    uri: Option<String>,
+}
+
+/// `GET /api/resources?uri=X`: everything known about a resource: the requests sent about it
+/// with their status, and every notification that names it (reviews, endorsements,
+/// relationships, service results, replies).
+pub async fn resource(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ResourceQuery>,
+) -> Result<Response, Problem> {
+    require_admin(&app, &headers)?;
+    let uri = absolute_uri("uri", q.uri.as_deref().unwrap_or(""))?;
+    let threads = app.store.threads_for_resource(&uri).await?;
+    let filter = coar_store::Filter {
+        resource: Some(uri.clone()),
+        ..coar_store::Filter::default()
+    };
+    let mut notifications = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app.store.list(&filter, cursor, 1000).await?;
+        notifications.extend(page.items.iter().map(|r| summary(&app, r)));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let links: Vec<Value> = notifications
+        .iter()
+        .filter(|n| n["direction"] == "inbound")
+        .filter_map(|n| {
+            let kind = match n["pattern"].as_str()? {
+                "announce-review" => "review",
+                "announce-endorsement" => "endorsement",
+                "announce-relationship" => "relationship",
+                "announce-service-result" => "service-result",
+                _ => return None,
+            };
+            Some(json!({"kind": kind, "resource": n["object"], "about": n["context"], "from": n["origin"], "notification": n["url"]}))
+        })
+        .collect();
+    Ok(Json(json!({
+        "uri": uri,
+        "requests": threads.iter().map(|t| json!({
+            "offer": summary(&app, &t.offer),
+            "status": t.status,
+            "replies": t.replies.iter().map(|r| summary(&app, r)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "links": links,
+        "notifications": notifications,
+    }))
+    .into_response())
+}
+
+/// `GET /api/stats`: counts by direction, pattern, state and day, and the queue depth.
+pub async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    require_admin(&app, &headers)?;
+    let stats = app.store.stats(&coar_store::Filter::default()).await?;
+    let to_map = |pairs: &[(String, u64)]| {
+        pairs
+            .iter()
+            .map(|(k, n)| (k.clone(), json!(n)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    Ok(Json(json!({
+        "by_direction": to_map(&stats.by_direction),
+        "by_pattern": to_map(&stats.by_pattern),
+        "by_state": to_map(&stats.by_state),
+        "by_day": to_map(&stats.by_day),
+    }))
+    .into_response())
+}
+
+/// A service as the API reads and writes it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceBody {
+    name: Option<String>,
+    id: Option<String>,
+    inbox: Option<String>,
+    enabled: Option<bool>,
+    inbound_patterns: Option<Vec<Pattern>>,
+    outbound_patterns: Option<Vec<Pattern>>,
+    cidrs: Option<Vec<String>>,
+    tokens: Option<Vec<String>>,
+}
+
+fn service_json(s: &coar_store::Service) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    v["has_tokens"] = json!(!s.token_hashes.is_empty());
+    v
+}
+
+/// `GET /api/services`.
+pub async fn services(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    require_admin(&app, &headers)?;
+    let all = app.store.services().await?;
+    Ok(Json(all.iter().map(service_json).collect::<Vec<_>>()).into_response())
+}
+
+/// `POST /api/services`: register; 201.
+pub async fn add_service(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(body): Json<ServiceBody>,
+) -> Result<Response, Problem> {
+    require_admin(&app, &headers)?;
+    let input = coar_store::ServiceInput {
+        name: body.name.ok_or_else(|| bad("name", "name is required"))?,
+        id: body.id.ok_or_else(|| bad("id", "id is required"))?,
+        inbox: body.inbox,
+        enabled: body.enabled.unwrap_or(true),
+        inbound_patterns: body.inbound_patterns.unwrap_or_default(),
+        outbound_patterns: body.outbound_patterns.unwrap_or_default(),
+        cidrs: body.cidrs.unwrap_or_default(),
+        tokens: body.tokens,
+    };
+    let s = app.store.add_service(&input).await?;
+    if s.enabled {
+        app.store.release_quarantined_from(&s.id).await?;
+    }
+    let location = format!("{}/api/services/{}", app.config.base_url, s.key);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(service_json(&s)),
+    )
+        .into_response())
+}
+
+/// `PATCH /api/services/{key}`: change the fields given (tokens replace the old ones).
+pub async fn update_service(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(key): Path<i64>,
+    Json(body): Json<ServiceBody>,
+) -> Result<Response, Problem> {
+    require_admin(&app, &headers)?;
+    let current = app
+        .store
+        .service(key)
+        .await?
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "Not found", "no such service"))?;
+    let input = coar_store::ServiceInput {
+        name: body.name.unwrap_or(current.name),
+        id: body.id.unwrap_or(current.id),
+        inbox: body.inbox.or(current.inbox),
+        enabled: body.enabled.unwrap_or(current.enabled),
+        inbound_patterns: body.inbound_patterns.unwrap_or(current.inbound_patterns),
+        outbound_patterns: body.outbound_patterns.unwrap_or(current.outbound_patterns),
+        cidrs: body.cidrs.unwrap_or(current.cidrs),
+        tokens: body.tokens,
+    };
+    let s = app.store.update_service(key, &input).await?;
+    if s.enabled && !current.enabled {
+        app.store.release_quarantined_from(&s.id).await?;
+    }
+    Ok(Json(service_json(&s)).into_response())
+}
+
+/// `DELETE /api/services/{key}`: 204, or 404.
+pub async fn remove_service(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(key): Path<i64>,
+) -> Result<Response, Problem> {
+    require_admin(&app, &headers)?;
+    if app.store.remove_service(key).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "no such service",
+        ))
+    }
+}
+
+/// `GET /api/openapi.json`: the admin API described in OpenAPI 3.1.
+pub async fn openapi(State(app): State<Arc<App>>) -> Response {
+    let secured = json!([{"bearer": []}]);
+    let op = |summary: &str| json!({"summary": summary, "security": secured, "responses": {"200": {"description": "OK"}, "401": {"description": "No token"}, "403": {"description": "Wrong token"}}});
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": {"title": "coar-notify admin API", "version": env!("CARGO_PKG_VERSION")},
+        "servers": [{"url": app.config.base_url}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {
+            "/api/outbox": {"post": op("Send a notification (full, or a pattern with its properties); 202")},
+            "/api/notifications": {"get": op("List notifications: direction, pattern, state, ro, source, origin, target, from, to, limit, after")},
+            "/api/notifications/{key}": {"get": op("A notification with its attempts and thread")},
+            "/api/notifications/{key}/replay": {"post": op("Queue a dead, failed or processed notification again")},
+            "/api/resources": {"get": op("Everything known about a resource (?uri=)")},
+            "/api/stats": {"get": op("Counts by direction, pattern, state and day")},
+            "/api/services": {"get": op("List registered services"), "post": op("Register a service; 201")},
+            "/api/services/{key}": {"patch": op("Change a service"), "delete": op("Remove a service; 204")},
+        },
+    }))
+    .into_response()
 }

@@ -31,7 +31,7 @@ pub const TEMPLATE: &str = "{?ro,from,to,source,limit}";
 const DESCRIBES: &str = "http://www.openarchives.org/ore/terms/describes";
 const SOURCE: &str = "http://purl.org/dc/terms/source";
 
-fn bad(param: &str, message: impl Into<String>) -> Problem {
+pub(crate) fn bad(param: &str, message: impl Into<String>) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         format!("Invalid parameter {param}"),
@@ -40,7 +40,7 @@ fn bad(param: &str, message: impl Into<String>) -> Problem {
 }
 
 /// ISO 8601: a full timestamp (`2026-11-23T10:00:00Z`) or a date (`2026-11-23`, midnight UTC).
-fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
+pub(crate) fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value.trim()) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -51,7 +51,7 @@ fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
         .ok_or_else(|| bad(param, format!("{value:?} is not an ISO 8601 date or date-time, e.g. 2026-11-23 or 2026-11-23T10:00:00Z")))
 }
 
-fn absolute_uri(param: &str, value: &str) -> Result<String, Problem> {
+pub(crate) fn absolute_uri(param: &str, value: &str) -> Result<String, Problem> {
     if coar_model::is_uri(value.trim()) {
         Ok(value.trim().to_owned())
     } else {

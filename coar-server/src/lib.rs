@@ -172,6 +172,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/feed", get(feed::feed))
         .route("/healthz", get(healthz))
         .route("/api/outbox", axum::routing::post(api::outbox))
+        .route("/api/notifications", get(api::list))
+        .route("/api/resources", get(api::resource))
+        .route("/api/stats", get(api::stats))
+        .route("/api/services", get(api::services).post(api::add_service))
+        .route(
+            "/api/services/{key}",
+            axum::routing::patch(api::update_service).delete(api::remove_service),
+        )
+        .route("/api/openapi.json", get(api::openapi))
         .route("/api/notifications/{key}", get(api::notification))
         .route(
             "/api/notifications/{key}/replay",

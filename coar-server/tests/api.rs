@@ -1,0 +1,220 @@
+//! The admin API: authentication, listings with filters and cursors, resources, stats,
+//! the service registry, OpenAPI.
+
+mod common;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "the-admin-token-for-tests";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    // Without a token configured the admin API does not exist.
+    let s = common::start(&db.url, &[]).await;
+    assert_eq!(
+        s.client
+            .get(s.url("/api/stats"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+
+    let s = common::start(&db.url, &[("admin_token", TOKEN)]).await;
+    let api = |path: &str| s.url(path);
+    assert_eq!(
+        s.client
+            .get(api("/api/stats"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.client
+            .get(api("/api/stats"))
+            .bearer_auth("a-wrong-token-of-length")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Notifications arrive (quarantined: no service is registered yet).
+    for name in [
+        "request-review",
+        "announce-review",
+        "announce-endorsement",
+        "accept",
+    ] {
+        let body = std::fs::read(common::fixture_path(&format!("spec/{name}.json"))).unwrap();
+        let r = s
+            .client
+            .post(api("/inbox"))
+            .header("content-type", "application/ld+json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{name}");
+    }
+    let get = |path: String| {
+        let client = s.client.clone();
+        async move {
+            let r = client.get(path).bearer_auth(TOKEN).send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, all) = get(api("/api/notifications")).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 4);
+    assert!(all["next"].is_null());
+    let (_, reviews) = get(api(
+        "/api/notifications?pattern=announce-review&direction=inbound&state=quarantined",
+    ))
+    .await;
+    assert_eq!(reviews["items"].as_array().unwrap().len(), 1);
+    // Cursors: two pages of two.
+    let (_, first) = get(api("/api/notifications?limit=2")).await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let (_, second) = get(first["next"].as_str().unwrap().to_owned()).await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 2);
+    assert!(second["next"].is_null());
+    assert_ne!(first["items"][0]["key"], second["items"][0]["key"]);
+    for bad in [
+        "?direction=sideways",
+        "?pattern=nope",
+        "?state=asleep",
+        "?ro=nope",
+        "?from=x",
+        "?limit=5000",
+    ] {
+        let (status, p) = get(api(&format!("/api/notifications{bad}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {p}");
+    }
+
+    // Everything known about the preprint.
+    let preprint = "https://research-organisation.org/repository/preprint/201203/421/";
+    let (_, known) = get(api(&format!("/api/resources?uri={preprint}"))).await;
+    assert_eq!(
+        known["notifications"].as_array().unwrap().len(),
+        4,
+        "{known}"
+    );
+    let kinds: Vec<&str> = known["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(
+        kinds.contains(&"review") && kinds.contains(&"endorsement"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        get(api("/api/resources?uri=")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Stats.
+    let (_, stats) = get(api("/api/stats")).await;
+    assert_eq!(stats["by_direction"]["inbound"], 4);
+    assert_eq!(stats["by_state"]["quarantined"], 4);
+
+    // The registry: registering a sender releases its quarantined notifications.
+    let r = s
+        .client
+        .post(api("/api/services"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "Repository", "id": "https://research-organisation.org/repository", "inbox": "https://research-organisation.org/inbox/", "inbound_patterns": ["request-review"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_i64().unwrap();
+    assert_eq!(created["has_tokens"], false);
+    let (_, stats) = get(api("/api/stats")).await;
+    assert_eq!(stats["by_state"]["queued"], 1, "{stats}");
+    let dup = s
+        .client
+        .post(api("/api/services"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "Again", "id": "https://research-organisation.org/repository"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dup.status(), StatusCode::BAD_REQUEST);
+    let unknown = s
+        .client
+        .post(api("/api/services"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "X", "id": "https://x.example/", "colour": "blue"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(unknown.status().is_client_error());
+    let patched: Value = s
+        .client
+        .patch(api(&format!("/api/services/{key}")))
+        .bearer_auth(TOKEN)
+        .json(&json!({"enabled": false, "tokens": ["a-long-enough-secret-token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            patched["enabled"].clone(),
+            patched["has_tokens"].clone(),
+            patched["name"].clone()
+        ),
+        (json!(false), json!(true), json!("Repository"))
+    );
+    let (_, list) = get(api("/api/services")).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(list[0].get("token_hashes").is_none());
+    assert_eq!(
+        s.client
+            .delete(api(&format!("/api/services/{key}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.client
+            .delete(api(&format!("/api/services/{key}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let spec: Value = s
+        .client
+        .get(api("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/api/outbox"]["post"].is_object());
+    s.stop().await;
+    common::db::drop_db(db).await;
+}
