@@ -555,6 +555,54 @@ impl Client {
         })
     }
 
+    /// POSTs any JSON body (webhooks and other non-LDN calls), under the same address
+    /// policy, redirect rules and limits as notifications. Any 2xx is success.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &[u8],
+        headers: &[(&str, String)],
+    ) -> Result<u16, ClientError> {
+        let url = self.parse_url(url)?;
+        self.check_host(&url)?;
+        let mut req = self
+            .http
+            .post(url.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let mut response = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&url, e))?;
+        let status = response.status();
+        let mut excerpt = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&url, e))?
+        {
+            excerpt.extend_from_slice(&chunk);
+            if excerpt.len() > 2000 {
+                break;
+            }
+        }
+        let fetched = Fetched {
+            url,
+            status,
+            headers: response.headers().clone(),
+            body: excerpt,
+            truncated: false,
+        };
+        if status.is_success() {
+            Ok(status.as_u16())
+        } else {
+            Err(Self::status_error(&fetched))
+        }
+    }
+
     /// [`send`](Self::send), retried with `policy` while the error is retryable.
     pub async fn send_with_retry(
         &self,

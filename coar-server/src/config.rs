@@ -90,6 +90,11 @@ pub struct Config {
     pub name: String,
     /// `COAR_SEND_TIMEOUT`: how long one delivery may take (default 30s).
     pub send_timeout: std::time::Duration,
+    /// `[[pipeline]]` entries of the configuration file: the handlers run per pattern.
+    pub pipeline: Vec<crate::handlers::HandlerSpec>,
+    /// `COAR_LEASE`: how long a worker holds a notification before another may take it
+    /// over (default 5m; it must outlast the slowest handler or delivery).
+    pub lease: std::time::Duration,
 }
 
 /// A setting as given by one source, not yet checked.
@@ -126,6 +131,10 @@ pub struct Layer {
     pub name: Option<String>,
     /// `send_timeout`.
     pub send_timeout: Option<String>,
+    /// `[[pipeline]]` (configuration file only).
+    pub pipeline: Option<Vec<crate::handlers::HandlerSpec>>,
+    /// `lease`.
+    pub lease: Option<String>,
 }
 
 /// A setting with a bad value.
@@ -164,6 +173,8 @@ impl Layer {
             allow_private_targets: get("COAR_ALLOW_PRIVATE_TARGETS").map(toml::Value::String),
             name: get("COAR_NAME"),
             send_timeout: get("COAR_SEND_TIMEOUT"),
+            pipeline: None,
+            lease: get("COAR_LEASE"),
         }
     }
 
@@ -191,6 +202,8 @@ impl Layer {
             allow_private_targets: self.allow_private_targets.or(other.allow_private_targets),
             name: self.name.or(other.name),
             send_timeout: self.send_timeout.or(other.send_timeout),
+            pipeline: self.pipeline.or(other.pipeline),
+            lease: self.lease.or(other.lease),
         }
     }
 }
@@ -292,6 +305,24 @@ impl Config {
                 )
             })?,
         };
+        let lease = match merged.lease {
+            None => std::time::Duration::from_secs(300),
+            Some(s) => parse_duration(&s).filter(|d| !d.is_zero()).ok_or_else(|| {
+                bad(
+                    &name("lease"),
+                    format!("{s:?} is not a duration such as 30s or 5m"),
+                )
+            })?,
+        };
+        let pipeline = merged.pipeline.unwrap_or_default();
+        for (i, spec) in pipeline.iter().enumerate() {
+            spec.check().map_err(|m| {
+                bad(
+                    &format!("pipeline entry {} in the configuration file", i + 1),
+                    m,
+                )
+            })?;
+        }
         let allow_private_targets =
             parse_bool(merged.allow_private_targets, false, "allow_private_targets")?;
         let service_name = merged
@@ -318,6 +349,8 @@ impl Config {
             allow_private_targets,
             name: service_name,
             send_timeout,
+            pipeline,
+            lease,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod admin;
 mod api;
 pub mod config;
 mod feed;
+pub mod handlers;
 mod inbox;
 pub mod metrics;
 pub mod problem;
@@ -102,6 +103,7 @@ pub async fn app_with(
     pipeline: worker::Pipeline,
 ) -> Result<Arc<App>, coar_store::StoreError> {
     let mut store_config = coar_store::Config::new(config.database_url.clone());
+    store_config.lease = config.lease;
     store_config.policy = coar_store::QueuePolicy {
         max_attempts: config.max_attempts,
         base_delay: config.retry_base,

@@ -66,6 +66,9 @@ struct Settings {
     /// How long one delivery may take, e.g. 30s (COAR_SEND_TIMEOUT).
     #[arg(long)]
     send_timeout: Option<String>,
+    /// How long a worker holds a notification, e.g. 5m (COAR_LEASE).
+    #[arg(long)]
+    lease: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -368,6 +371,8 @@ fn with_config(
         allow_private_targets: settings.allow_private_targets.map(toml::Value::String),
         name: settings.service_name,
         send_timeout: settings.send_timeout,
+        pipeline: None,
+        lease: settings.lease,
     };
     let file = match file.map(|f| Layer::from_file(&f)).transpose() {
         Ok(f) => f,
@@ -415,7 +420,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let base = config.base_url.clone();
-        let app = coar_server::app(config).await?;
+        let pipeline = coar_server::handlers::pipeline(&config.pipeline).map_err(anyhow::Error::msg)?;
+        let app = coar_server::app_with(config, pipeline).await?;
         if app.config.admin_token.is_none() {
             tracing::info!("no admin token configured: the admin API is disabled");
         }
@@ -460,7 +466,9 @@ async fn shutdown_signal() {
 fn worker(config: Config) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let count = config.workers.max(1);
-        let app = coar_server::app(config).await?;
+        let pipeline =
+            coar_server::handlers::pipeline(&config.pipeline).map_err(anyhow::Error::msg)?;
+        let app = coar_server::app_with(config, pipeline).await?;
         tracing::info!(count, database = %redact(&app.config.database_url), "workers running");
         coar_server::work(app, count, shutdown_signal()).await;
         tracing::info!("workers stopped");

@@ -472,3 +472,216 @@ async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
     s.stop().await;
     common::db::drop_db(db).await;
 }
+
+/// A local receiver that records JSON bodies and headers, failing the first `fail` calls.
+async fn recorder(
+    fail: usize,
+) -> (
+    String,
+    Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+) {
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let router = Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let (g, calls) = (g.clone(), calls.clone());
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) < fail {
+                    return AxumStatus::INTERNAL_SERVER_ERROR;
+                }
+                g.lock().unwrap().push((headers, body));
+                AxumStatus::CREATED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_webhook_and_auto_reply() {
+    let (hook, events) = recorder(1).await;
+    let (sender_inbox, replies) = recorder(0).await;
+    let specs: Vec<coar_server::handlers::HandlerSpec> = toml::from_str::<toml::Table>(&format!(
+        "[[pipeline]]\npatterns = [\"*\"]\nhandler = \"webhook\"\nurl = \"{hook}\"\nsecret = \"a-webhook-secret-key\"\n\n\
+         [[pipeline]]\npatterns = [\"request-review\"]\nhandler = \"auto-reply\"\nreply = \"tentative-accept\"\nsummary = \"In the queue\"\n"
+    ))
+    .unwrap()["pipeline"]
+        .clone()
+        .try_into()
+        .unwrap();
+    let pipeline = coar_server::handlers::pipeline(&specs).unwrap();
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let settings = [
+        ("trust", "accept"),
+        ("workers", "1"),
+        ("allow_private_targets", "true"),
+        ("admin_token", TOKEN),
+        ("retry_base", "100ms"),
+    ];
+    let s = common::start_with(&db.url, &settings, pipeline).await;
+
+    let mut rr: Value = serde_json::from_slice(
+        &std::fs::read(common::fixture_path("spec/request-review.json")).unwrap(),
+    )
+    .unwrap();
+    rr["origin"]["inbox"] = json!(sender_inbox);
+    let r = s
+        .client
+        .post(s.url("/inbox"))
+        .header("content-type", "application/ld+json")
+        .body(rr.to_string())
+        .send()
+        .await
+        .unwrap();
+    let key: i64 = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // The webhook: retried after its first 500, signed.
+    let (headers, body) = eventually("the webhook event", async || {
+        events.lock().unwrap().first().cloned()
+    })
+    .await;
+    let signature = headers["x-coar-signature"].to_str().unwrap().to_owned();
+    assert_eq!(
+        signature,
+        format!(
+            "sha256={}",
+            coar_server::handlers::hmac_sha256_hex(b"a-webhook-secret-key", body.as_bytes())
+        )
+    );
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (event["pattern"].clone(), event["id"].clone()),
+        (json!("request-review"), rr["id"].clone())
+    );
+    // The auto-reply reached the sender, answering the Offer.
+    let (_, reply) = eventually("the auto-reply", async || {
+        replies.lock().unwrap().first().cloned()
+    })
+    .await;
+    let reply = Notification::from_json_str(&reply).unwrap();
+    assert_eq!(reply.pattern(), Some(Pattern::TentativeAccept));
+    assert_eq!(reply.in_reply_to(), rr["id"].as_str());
+    assert_eq!(reply.summary(), Some("In the queue"));
+    eventually("processing to finish", async || {
+        (state_of(&s, key).await == State::Processed).then_some(())
+    })
+    .await;
+    // Processing again (a replay) queues no second reply: the reply's id is derived.
+    let r = s
+        .client
+        .post(s.url(&format!("/api/notifications/{key}/replay")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    eventually("the replay", async || {
+        (events.lock().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    eventually("processing to finish again", async || {
+        (state_of(&s, key).await == State::Processed).then_some(())
+    })
+    .await;
+    let outbound = Filter {
+        direction: Some(Direction::Outbound),
+        ..Filter::default()
+    };
+    assert_eq!(s.app.store.count(&outbound).await.unwrap(), 1);
+    s.stop().await;
+    common::db::drop_db(db).await;
+}
+
+/// Hangs on its first call (a worker that died mid-processing), succeeds afterwards.
+struct HangsOnce {
+    calls: Arc<AtomicUsize>,
+}
+
+impl coar_server::worker::Handler for HangsOnce {
+    fn name(&self) -> &str {
+        "hangs-once"
+    }
+    fn handle<'a>(
+        &'a self,
+        _: &'a coar_server::App,
+        _: &'a coar_store::Record,
+        _: &'a Notification,
+    ) -> coar_server::worker::HandlerFuture<'a> {
+        Box::pin(async move {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_lease_expires_and_another_processes_the_message() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pipeline = || {
+        coar_server::worker::Pipeline::default().add_everywhere(Arc::new(HangsOnce {
+            calls: calls.clone(),
+        }))
+    };
+    let settings = [("trust", "accept"), ("workers", "1"), ("lease", "1s")];
+    // The first server's worker takes the message and never comes back.
+    let stuck = common::start_with(&db.url, &settings, pipeline()).await;
+    let rr = std::fs::read(common::fixture_path("spec/request-review.json")).unwrap();
+    let r = stuck
+        .client
+        .post(stuck.url("/inbox"))
+        .header("content-type", "application/ld+json")
+        .body(rr)
+        .send()
+        .await
+        .unwrap();
+    let key: i64 = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    eventually("the first attempt", async || {
+        (calls.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    // Another process's worker takes it over once the lease has expired.
+    let other = common::start_with(&db.url, &settings, pipeline()).await;
+    eventually("the message to be processed", async || {
+        (state_of(&other, key).await == State::Processed).then_some(())
+    })
+    .await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "processed once more, not more"
+    );
+    let outcomes: Vec<String> = other
+        .app
+        .store
+        .attempts(key)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["abandoned", "succeeded"]);
+    other.stop().await;
+    drop(stuck); // its worker is still stuck: it is left behind, as a dead process would be
+}
