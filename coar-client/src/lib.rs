@@ -64,6 +64,12 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
+    /// A random duration in `0..=ceiling` (full jitter), for callers that schedule their own
+    /// retries.
+    pub fn retry_jitter(&self, ceiling: Duration) -> Duration {
+        ceiling.mul_f64(random_unit())
+    }
+
     /// Defaults, with `COAR_ALLOW_PRIVATE_TARGETS` read from the environment.
     pub fn from_env() -> ClientConfig {
         let allow = std::env::var("COAR_ALLOW_PRIVATE_TARGETS")

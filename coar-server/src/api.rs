@@ -59,6 +59,26 @@ pub async fn outbox(
         me.as_object_mut().map(|m| m.remove("inbox"));
         me
     });
+    // A target given by its id alone gets the inbox it advertises (LDN discovery).
+    let target_id = map
+        .get("target")
+        .and_then(|t| t.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let (Some(id), Some(target)) = (
+        target_id,
+        map.get_mut("target").and_then(Value::as_object_mut),
+    ) && !target.contains_key("inbox")
+    {
+        let inbox = app.client.discover(&id).await.map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "No inbox for the target",
+                format!("target.inbox is not given and discovery from {id} failed: {e}"),
+            )
+        })?;
+        target.insert("inbox".into(), json!(inbox.as_str()));
+    }
     let n = Notification::from_value(doc)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "Not a notification", e.to_string()))?;
     let report = n.validate();

@@ -293,7 +293,7 @@ async fn deliver(app: &App, claim: Claim) {
             let failure = Failure {
                 message: err.to_string(),
                 permanent: !err.is_retryable(),
-                not_before: err.retry_after().and_then(chrono_after),
+                not_before: jittered(app, claim.attempt, err.retry_after()),
                 delivery,
             };
             match app.store.fail(&claim, failure).await {
@@ -308,4 +308,17 @@ fn chrono_after(d: Duration) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::Duration::from_std(d)
         .ok()
         .map(|d| chrono::Utc::now() + d)
+}
+
+/// When to try a delivery again: the queue's exponential backoff plus up to half of it
+/// again at random (so that many deliveries that failed together do not retry together),
+/// and never before the peer's `Retry-After`.
+fn jittered(
+    app: &App,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let backoff = app.store.policy().delay(attempt);
+    let jitter = app.client.config().retry_jitter(backoff / 2);
+    chrono_after((backoff + jitter).max(retry_after.unwrap_or_default()))
 }

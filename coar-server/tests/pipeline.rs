@@ -96,6 +96,19 @@ async fn two_servers_run_a_request_review_workflow() {
     )
     .await;
     let offer_key = sent["key"].as_i64().unwrap();
+    // A target given by its id alone: its inbox is discovered.
+    let by_id = outbox(&a, json!({"pattern": "request-endorsement", "target": {"id": b.url("/"), "type": "Service"}, "object": preprint()})).await;
+    let record = a
+        .app
+        .store
+        .get(by_id["key"].as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.target_inbox.as_deref(),
+        Some(b.url("/inbox").as_str())
+    );
     eventually("the Offer to be delivered", async || {
         (state_of(&a, offer_key).await == State::Processed).then_some(())
     })
@@ -106,6 +119,7 @@ async fn two_servers_run_a_request_review_workflow() {
     // B received it and answers, step by step; A's thread moves with each answer.
     let inbound = Filter {
         direction: Some(Direction::Inbound),
+        pattern: Some(Some(Pattern::RequestReview)),
         ..Filter::default()
     };
     let received = eventually("B to receive the Offer", async || {
@@ -161,12 +175,13 @@ async fn two_servers_run_a_request_review_workflow() {
         .threads_for_resource("https://repo.example/item/1/")
         .await
         .unwrap();
-    assert_eq!(threads.len(), 1);
-    let patterns: Vec<Pattern> = threads[0]
-        .replies
-        .iter()
-        .filter_map(|r| r.pattern)
-        .collect();
+    assert_eq!(
+        threads.len(),
+        2,
+        "the review request and the endorsement request"
+    );
+    let thread = threads.iter().find(|t| t.offer.key == offer_key).unwrap();
+    let patterns: Vec<Pattern> = thread.replies.iter().filter_map(|r| r.pattern).collect();
     assert_eq!(
         patterns,
         [
@@ -437,7 +452,7 @@ async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
         .client
         .post(s.url("/api/outbox"))
         .bearer_auth(TOKEN)
-        .json(&json!({"pattern": "request-review", "target": {"id": "https://x.example/"}}))
+        .json(&json!({"pattern": "request-review", "target": {"type": "Service"}}))
         .send()
         .await
         .unwrap();

@@ -53,7 +53,20 @@ impl ThreadStatus {
     }
 }
 
-/// An Offer, the replies that name it in `inReplyTo`, and its status.
+/// Whether an announcement completes a request of this kind: a review request by a review,
+/// an endorsement request by an endorsement; service results and relationships complete any.
+fn announces_for(announcement: Option<Pattern>, request: Option<Pattern>) -> bool {
+    match announcement {
+        Some(Pattern::AnnounceReview) => request == Some(Pattern::RequestReview),
+        Some(Pattern::AnnounceEndorsement) => request == Some(Pattern::RequestEndorsement),
+        Some(Pattern::AnnounceIngest) => request == Some(Pattern::RequestIngest),
+        Some(Pattern::AnnounceServiceResult | Pattern::AnnounceRelationship) => true,
+        _ => false,
+    }
+}
+
+/// An Offer, the replies that name it in `inReplyTo` (and the announcements that answer it
+/// without naming it), and its status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Thread {
     /// The Offer.
@@ -70,7 +83,7 @@ impl Store {
         let Some(offer) = self.get(key).await? else {
             return Ok(None);
         };
-        let replies: Vec<Record> = notification::Entity::find()
+        let mut replies: Vec<Record> = notification::Entity::find()
             .filter(
                 notification::Column::Id
                     .in_subquery(linked(&offer.notification_id, &["in-reply-to"])),
@@ -83,6 +96,33 @@ impl Store {
             .into_iter()
             .map(Record::from)
             .collect();
+        // Announcements that do not say inReplyTo still complete the request when they come
+        // from the service asked, about the resource offered, after the Offer.
+        if let (Some(target), Some(resource)) = (&offer.target_id, &offer.object_id) {
+            let filter = crate::Filter {
+                direction: Some(Direction::Inbound),
+                origin: Some(target.clone()),
+                resource: Some(resource.clone()),
+                since: Some(offer.received_at),
+                ..crate::Filter::default()
+            };
+            let mut cursor = None;
+            loop {
+                let page = self.list(&filter, cursor, 1000).await?;
+                for r in page.items {
+                    if announces_for(r.pattern, offer.pattern)
+                        && !replies.iter().any(|x| x.key == r.key)
+                    {
+                        replies.push(r);
+                    }
+                }
+                match page.next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
+            }
+            replies.sort_by_key(|r| (r.received_at, r.key));
+        }
         let status = ThreadStatus::derive(&replies);
         Ok(Some(Thread {
             offer,

@@ -877,6 +877,31 @@ store_test!(request_threads_and_status, |db| {
             .unwrap()
             .is_empty()
     );
+    // An announcement that does not say inReplyTo, from the service asked, about the
+    // resource: it completes the endorsement request, not the review request.
+    let endorsement = coar_model::AnnounceEndorsement::builder(
+        them.clone(),
+        me.clone(),
+        Resource::new("https://review.example/e/1", ["Page", "sorg:WebPage"])
+            .cite_as("https://doi.org/10.5555/e1"),
+        Resource::landing_page("https://repo.example/item/1/"),
+    )
+    .build()
+    .unwrap();
+    store_in(endorsement.into()).await;
+    let endorsement_thread = db.store.thread(second_record.key).await.unwrap().unwrap();
+    assert_eq!(endorsement_thread.status, ThreadStatus::Announced);
+    assert_eq!(endorsement_thread.replies.len(), 2);
+    assert_eq!(
+        db.store
+            .thread(offer_record.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .replies
+            .len(),
+        3
+    );
 });
 
 store_test!(migrating_again_loses_nothing, |db| {
