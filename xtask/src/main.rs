@@ -15,6 +15,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 /// PostgreSQL on the project's development and CI machines (trust auth).
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// MariaDB on the project's development and CI machines (root, empty password).
@@ -34,6 +36,14 @@ fn run() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") => {
+            let seconds = args
+                .get(1)
+                .and_then(|s| s.strip_prefix("--seconds="))
+                .map_or(Ok(10), str::parse)
+                .context("--seconds=N")?;
+            bench::bench(&workspace_root(), seconds)
+        }
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
             Ok(())
@@ -50,6 +60,8 @@ fn print_help() {
         "cargo xtask <task>
 
 tasks:
+  bench  [--seconds=N] release build, then load tests: ceiling vs coar-notify on SQLite (and
+         PostgreSQL with COAR_BENCH_POSTGRES_URL); writes target/bench/report.json
   ci     cargo fmt --check, cargo clippy -D warnings, then every test of the workspace
          (storage tests use COAR_TEST_POSTGRES_URL and COAR_TEST_MYSQL_URL, defaulting to
          {DEFAULT_POSTGRES_URL} and {DEFAULT_MYSQL_URL})"
