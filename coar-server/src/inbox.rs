@@ -10,7 +10,7 @@ use axum::{
 };
 use coar_ldn::{ACCEPT_POST, BodyFormat, Listing, RdfFormat, body_format, negotiate};
 use coar_model::Notification;
-use coar_store::{Direction, Filter, Inserted, NewNotification, State as QueueState};
+use coar_store::{Direction, Filter, Inserted, State as QueueState};
 use serde::Deserialize;
 
 use crate::{App, config::TrustPolicy, problem::Problem, trust};
@@ -141,15 +141,17 @@ async fn receive(
         BodyFormat::JsonLd => "application/ld+json",
         BodyFormat::Turtle => "text/turtle",
     });
-    let new = NewNotification {
+    let pending = crate::batch::Pending {
+        notification,
+        body: bytes.to_vec(),
+        media_type: media_type.to_owned(),
         remote_addr: Some(peer.ip().to_string()),
         service: service.map(|s| s.key),
         state,
-        ..NewNotification::inbound(&notification, &bytes, media_type)
     };
     let inserted = app
-        .store
-        .insert(new)
+        .inserter
+        .insert(pending)
         .await
         .map_err(|e| (pattern.clone(), Problem::from(e)))?;
     let (status, label) = match &inserted {

@@ -10,6 +10,7 @@
 
 pub mod admin;
 mod api;
+pub mod batch;
 pub mod config;
 mod feed;
 pub mod handlers;
@@ -56,6 +57,8 @@ pub struct App {
     pub client: coar_client::Client,
     /// The inbound processing pipeline.
     pub pipeline: worker::Pipeline,
+    /// Group commit of received notifications.
+    pub inserter: batch::Inserter,
 }
 
 impl App {
@@ -137,9 +140,17 @@ pub async fn app_with(
     );
     Ok(Arc::new(App {
         config,
-        store,
         receiver,
         metrics: metrics::Metrics::default(),
+        inserter: batch::Inserter::spawn(
+            store.clone(),
+            if store.backend() == coar_store::Backend::Sqlite {
+                1
+            } else {
+                4
+            },
+        ),
+        store,
         client,
         pipeline,
     }))

@@ -89,6 +89,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// The store cannot take the request now (e.g. its writer task has stopped).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Which database a store runs on.

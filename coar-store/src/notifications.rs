@@ -81,6 +81,88 @@ impl Inserted {
     }
 }
 
+/// A notification ready to be written: its idempotency key, body hash, row and links.
+struct Prepared {
+    key: String,
+    sha: String,
+    model: notification::ActiveModel,
+    links: Vec<(&'static str, String)>,
+}
+
+fn prepare(new: &NewNotification<'_>) -> Prepared {
+    let n = new.notification;
+    let origin = n.origin().and_then(|o| o.id()).unwrap_or("");
+    let sha = sha256_hex(new.body);
+    // An activity without an id is keyed by its body, so that a repeat is still a repeat.
+    let id = n
+        .id()
+        .map_or_else(|| format!("urn:sha256:{sha}"), str::to_owned);
+    let key = dedup_key(new.direction, origin, &id);
+    let now = new.received_at.unwrap_or_else(Utc::now);
+    let cite_as: Vec<&str> = [n.object(), n.context()]
+        .into_iter()
+        .flatten()
+        .filter_map(|node| node.cite_as())
+        .collect();
+    let model = notification::ActiveModel {
+        id: NotSet,
+        direction: Set(new.direction.as_str().to_owned()),
+        dedup_key: Set(key.clone()),
+        notification_id: Set(id),
+        pattern: Set(n.pattern().map(|p| p.slug().to_owned())),
+        types: Set(n.types().join(" ")),
+        origin_id: Set(n.origin().and_then(|o| o.id()).map(str::to_owned)),
+        origin_inbox: Set(n.origin().and_then(|o| o.inbox()).map(str::to_owned)),
+        target_id: Set(n.target().and_then(|o| o.id()).map(str::to_owned)),
+        target_inbox: Set(n.target().and_then(|o| o.inbox()).map(str::to_owned)),
+        actor_id: Set(n.actor().and_then(|o| o.id()).map(str::to_owned)),
+        object_id: Set(n.object_id().map(str::to_owned)),
+        context_id: Set(n.context_id().map(str::to_owned)),
+        cite_as: Set(cite_as.join(" ")),
+        in_reply_to: Set(n.in_reply_to().map(str::to_owned)),
+        body: Set(new.body.to_vec()),
+        media_type: Set(new.media_type.chars().take(255).collect()),
+        sha256: Set(sha.clone()),
+        received_at: Set(to_micros(now)),
+        received_day: Set(now.format("%Y-%m-%d").to_string()),
+        remote_addr: Set(new.remote_addr.clone()),
+        service_id: Set(new.service),
+        state: Set(new.state.as_str().to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(None),
+        lease_until: Set(None),
+        lease_owner: Set(None),
+        last_error: Set(None),
+        updated_at: Set(to_micros(now)),
+    };
+    Prepared {
+        key,
+        sha,
+        model,
+        links: links(n),
+    }
+}
+
+/// Inserts a prepared notification and its links in `txn`.
+async fn write(txn: &sea_orm::DatabaseTransaction, p: &Prepared) -> Result<Inserted, StoreError> {
+    let inserted = p.model.clone().insert(txn).await?;
+    let rows: Vec<link::ActiveModel> = p
+        .links
+        .iter()
+        .map(|(role, uri)| link::ActiveModel {
+            id: NotSet,
+            notification: Set(inserted.id),
+            role: Set((*role).to_owned()),
+            uri_hash: Set(sha256_hex(uri.as_bytes())),
+            uri: Set(uri.clone()),
+        })
+        .collect();
+    if !rows.is_empty() {
+        link::Entity::insert_many(rows).exec(txn).await?;
+    }
+    Ok(Inserted::New(inserted.into()))
+}
+
 fn dedup_key(direction: Direction, origin: &str, id: &str) -> String {
     sha256_hex(format!("{}\n{origin}\n{id}", direction.as_str()).as_bytes())
 }
@@ -117,83 +199,74 @@ impl Store {
     }
 
     async fn insert_once(&self, new: &NewNotification<'_>) -> Result<Inserted, StoreError> {
-        let n = new.notification;
-        let origin = n.origin().and_then(|o| o.id()).unwrap_or("");
-        let sha = sha256_hex(new.body);
-        // An activity without an id is keyed by its body, so that a repeat is still a repeat.
-        let id = n
-            .id()
-            .map_or_else(|| format!("urn:sha256:{sha}"), str::to_owned);
-        let key = dedup_key(new.direction, origin, &id);
-        if let Some(existing) = self.by_dedup_key(&key).await? {
-            return self.resolve_duplicate(existing, &sha);
+        let prepared = prepare(new);
+        if let Some(existing) = self.by_dedup_key(&prepared.key).await? {
+            return self.resolve_duplicate(existing, &prepared.sha);
         }
-        let now = new.received_at.unwrap_or_else(Utc::now);
-        let cite_as: Vec<&str> = [n.object(), n.context()]
-            .into_iter()
-            .flatten()
-            .filter_map(|node| node.cite_as())
-            .collect();
-        let model = notification::ActiveModel {
-            id: NotSet,
-            direction: Set(new.direction.as_str().to_owned()),
-            dedup_key: Set(key.clone()),
-            notification_id: Set(id),
-            pattern: Set(n.pattern().map(|p| p.slug().to_owned())),
-            types: Set(n.types().join(" ")),
-            origin_id: Set(n.origin().and_then(|o| o.id()).map(str::to_owned)),
-            origin_inbox: Set(n.origin().and_then(|o| o.inbox()).map(str::to_owned)),
-            target_id: Set(n.target().and_then(|o| o.id()).map(str::to_owned)),
-            target_inbox: Set(n.target().and_then(|o| o.inbox()).map(str::to_owned)),
-            actor_id: Set(n.actor().and_then(|o| o.id()).map(str::to_owned)),
-            object_id: Set(n.object_id().map(str::to_owned)),
-            context_id: Set(n.context_id().map(str::to_owned)),
-            cite_as: Set(cite_as.join(" ")),
-            in_reply_to: Set(n.in_reply_to().map(str::to_owned)),
-            body: Set(new.body.to_vec()),
-            media_type: Set(new.media_type.chars().take(255).collect()),
-            sha256: Set(sha.clone()),
-            received_at: Set(to_micros(now)),
-            received_day: Set(now.format("%Y-%m-%d").to_string()),
-            remote_addr: Set(new.remote_addr.clone()),
-            service_id: Set(new.service),
-            state: Set(new.state.as_str().to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(None),
-            lease_until: Set(None),
-            lease_owner: Set(None),
-            last_error: Set(None),
-            updated_at: Set(to_micros(now)),
-        };
         let txn = self.db.begin().await?;
-        let inserted = match model.insert(&txn).await {
-            Ok(m) => m,
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        match write(&txn, &prepared).await {
+            Ok(inserted) => {
+                txn.commit().await?;
+                Ok(inserted)
+            }
+            Err(StoreError::Database(err))
+                if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+            {
                 // A concurrent insert of the same id won the race.
                 txn.rollback().await?;
                 let existing = self
-                    .by_dedup_key(&key)
+                    .by_dedup_key(&prepared.key)
                     .await?
                     .ok_or(StoreError::Database(err))?;
-                return self.resolve_duplicate(existing, &sha);
+                self.resolve_duplicate(existing, &prepared.sha)
             }
-            Err(err) => return Err(err.into()),
-        };
-        let rows: Vec<link::ActiveModel> = links(n)
-            .into_iter()
-            .map(|(role, uri)| link::ActiveModel {
-                id: NotSet,
-                notification: Set(inserted.id),
-                role: Set(role.to_owned()),
-                uri_hash: Set(sha256_hex(uri.as_bytes())),
-                uri: Set(uri),
-            })
-            .collect();
-        if !rows.is_empty() {
-            link::Entity::insert_many(rows).exec(&txn).await?;
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores several notifications in one transaction (group commit: one durable commit for
+    /// all), with the same per-notification results as [`insert`](Self::insert). If the
+    /// database refuses the batch (a concurrent writer won a race on an id, say), each
+    /// notification is stored on its own instead.
+    pub async fn insert_many(
+        &self,
+        batch: &[NewNotification<'_>],
+    ) -> Vec<Result<Inserted, StoreError>> {
+        if batch.len() == 1 {
+            return vec![self.insert(batch[0].clone()).await];
+        }
+        match self.try_batch(batch).await {
+            Ok(results) => results,
+            Err(_) => {
+                let mut out = Vec::with_capacity(batch.len());
+                for new in batch {
+                    out.push(self.insert(new.clone()).await);
+                }
+                out
+            }
+        }
+    }
+
+    async fn try_batch(
+        &self,
+        batch: &[NewNotification<'_>],
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        let txn = self.db.begin().await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for new in batch {
+            let prepared = prepare(new);
+            // Inside the transaction: earlier notifications of the batch are visible.
+            let existing = notification::Entity::find()
+                .filter(notification::Column::DedupKey.eq(prepared.key.as_str()))
+                .one(&txn)
+                .await?;
+            results.push(match existing {
+                Some(existing) => self.resolve_duplicate(existing, &prepared.sha),
+                None => Ok(write(&txn, &prepared).await?),
+            });
         }
         txn.commit().await?;
-        Ok(Inserted::New(inserted.into()))
+        Ok(results)
     }
 
     fn resolve_duplicate(

@@ -920,3 +920,65 @@ store_test!(migrating_again_loses_nothing, |db| {
     again.close().await.unwrap();
     db.store.ping().await.unwrap();
 });
+
+store_test!(group_commit_gives_each_its_own_answer, |db| {
+    let existing_doc = with_new_id(fixture("announce-review"));
+    let (existing_bytes, existing) = parsed(&existing_doc);
+    let first = db
+        .store
+        .insert(NewNotification::inbound(
+            &existing,
+            &existing_bytes,
+            "application/ld+json",
+        ))
+        .await
+        .unwrap();
+    let fresh: Vec<(Vec<u8>, coar_model::Notification)> = (0..5)
+        .map(|_| parsed(&with_new_id(fixture("request-review"))))
+        .collect();
+    let mut conflicting = existing_doc.clone();
+    conflicting["summary"] = json!("another body");
+    let (conflict_bytes, conflict) = parsed(&conflicting);
+    let mut batch: Vec<NewNotification> = fresh
+        .iter()
+        .map(|(b, n)| NewNotification::inbound(n, b, "application/ld+json"))
+        .collect();
+    batch.push(NewNotification::inbound(
+        &fresh[0].1,
+        &fresh[0].0,
+        "application/ld+json",
+    )); // repeated within the batch
+    batch.push(NewNotification::inbound(
+        &existing,
+        &existing_bytes,
+        "application/ld+json",
+    )); // stored before
+    batch.push(NewNotification::inbound(
+        &conflict,
+        &conflict_bytes,
+        "application/ld+json",
+    )); // other body, same id
+    let results = db.store.insert_many(&batch).await;
+    assert_eq!(results.len(), 8);
+    for r in &results[..5] {
+        assert!(matches!(r, Ok(Inserted::New(_))), "{r:?}");
+    }
+    assert!(
+        matches!(&results[5], Ok(Inserted::Duplicate(r)) if Some(r.key) == results[0].as_ref().ok().map(|i| i.record().key))
+    );
+    assert_eq!(
+        results[6].as_ref().unwrap(),
+        &Inserted::Duplicate(first.record().clone())
+    );
+    assert!(matches!(results[7], Err(StoreError::Conflict { .. })));
+    assert_eq!(db.store.count(&Filter::default()).await.unwrap(), 6);
+    let resource = Filter {
+        resource: Some("https://research-organisation.org/repository/preprint/201203/421/".into()),
+        ..Filter::default()
+    };
+    assert_eq!(
+        db.store.count(&resource).await.unwrap(),
+        6,
+        "links are written for batched rows too"
+    );
+});

@@ -1,0 +1,107 @@
+//! Group commit for the inbox: requests hand their notification to a writer, which stores
+//! whatever has accumulated in one transaction (one durable commit for all) and then
+//! answers each request. A 2xx still leaves only after its notification is committed.
+
+use std::sync::Arc;
+
+use coar_model::Notification;
+use coar_store::{Inserted, NewNotification, State, Store, StoreError};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// The most notifications committed together.
+const MAX_BATCH: usize = 256;
+
+/// A notification to store, owned (it crosses to the writer task).
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The parsed notification.
+    pub notification: Notification,
+    /// The body as received.
+    pub body: Vec<u8>,
+    /// Its media type.
+    pub media_type: String,
+    /// The sender's address.
+    pub remote_addr: Option<String>,
+    /// The service it is attributed to.
+    pub service: Option<i64>,
+    /// Queued or quarantined.
+    pub state: State,
+}
+
+struct Job {
+    pending: Pending,
+    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+}
+
+/// The handle requests use; the writers stop when it is dropped.
+#[derive(Debug, Clone)]
+pub struct Inserter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").finish_non_exhaustive()
+    }
+}
+
+impl Inserter {
+    /// Starts `writers` writer tasks on `store` (one is right for SQLite, which has one
+    /// writer anyway; a few let PostgreSQL and MariaDB commit in parallel).
+    pub fn spawn(store: Store, writers: usize) -> Inserter {
+        let (tx, rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            let (store, rx) = (store.clone(), rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    let mut jobs = Vec::new();
+                    {
+                        let mut rx = rx.lock().await;
+                        match rx.recv().await {
+                            Some(job) => jobs.push(job),
+                            None => return,
+                        }
+                        // Whatever else is waiting joins this commit.
+                        while jobs.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(job) => jobs.push(job),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    let batch: Vec<NewNotification<'_>> = jobs
+                        .iter()
+                        .map(|j| NewNotification {
+                            remote_addr: j.pending.remote_addr.clone(),
+                            service: j.pending.service,
+                            state: j.pending.state,
+                            ..NewNotification::inbound(
+                                &j.pending.notification,
+                                &j.pending.body,
+                                &j.pending.media_type,
+                            )
+                        })
+                        .collect();
+                    let results = store.insert_many(&batch).await;
+                    drop(batch);
+                    for (job, result) in jobs.into_iter().zip(results) {
+                        let _ = job.reply.send(result);
+                    }
+                }
+            });
+        }
+        Inserter { tx }
+    }
+
+    /// Stores one notification; returns once it is committed.
+    pub async fn insert(&self, pending: Pending) -> Result<Inserted, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the inbox writer has stopped".into());
+        self.tx
+            .send(Job { pending, reply })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
