@@ -266,6 +266,12 @@ async fn run_server(
     let (idle_mb, _) = memory(pid);
     let load = load(&addr, template, duration).await?;
     let after_load = Instant::now();
+    if std::env::var("COAR_WORKERS").is_ok_and(|w| w.trim() == "0") {
+        // Ingest alone (no workers): nothing drains, nothing is delivered.
+        let (_, peak_mb) = memory(pid);
+        let json = json!({"database": label, "ingest": load.json(), "workers": 0, "startup_ms": startup.as_secs_f64() * 1000.0, "memory_mb": {"idle": idle_mb, "peak": peak_mb}});
+        return Ok(ServerRun { json, load });
+    }
     // Drain: the workers process what was queued.
     let drain = loop {
         let stats = get_json(&addr, "/api/stats").await?;
