@@ -251,22 +251,75 @@ impl Store {
         &self,
         batch: &[NewNotification<'_>],
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        let prepared: Vec<Prepared> = batch.iter().map(prepare).collect();
         let txn = self.db.begin().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for new in batch {
-            let prepared = prepare(new);
-            // Inside the transaction: earlier notifications of the batch are visible.
-            let existing = notification::Entity::find()
-                .filter(notification::Column::DedupKey.eq(prepared.key.as_str()))
-                .one(&txn)
-                .await?;
-            results.push(match existing {
-                Some(existing) => self.resolve_duplicate(existing, &prepared.sha),
-                None => Ok(write(&txn, &prepared).await?),
-            });
+        // One query finds what was stored before.
+        let keys: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
+        let mut known: std::collections::HashMap<String, notification::Model> =
+            notification::Entity::find()
+                .filter(notification::Column::DedupKey.is_in(keys))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|m| (m.dedup_key.clone(), m))
+                .collect();
+        // The first occurrence of each new key is inserted; the rest resolve against it.
+        let mut fresh: Vec<&Prepared> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for p in &prepared {
+            if !known.contains_key(&p.key) && seen.insert(p.key.as_str()) {
+                fresh.push(p);
+            }
+        }
+        let mut inserted_keys = std::collections::HashSet::new();
+        if !fresh.is_empty() {
+            let rows: Vec<notification::Model> = if self.backend == crate::Backend::MySql {
+                // No RETURNING on MariaDB/MySQL: one INSERT each, still one commit.
+                let mut rows = Vec::with_capacity(fresh.len());
+                for p in &fresh {
+                    rows.push(p.model.clone().insert(&txn).await?);
+                }
+                rows
+            } else {
+                notification::Entity::insert_many(fresh.iter().map(|p| p.model.clone()))
+                    .exec_with_returning(&txn)
+                    .await?
+            };
+            let mut links = Vec::new();
+            for row in rows {
+                let p = fresh.iter().find(|p| p.key == row.dedup_key).ok_or(
+                    StoreError::Unavailable("a batched row came back unrecognised".into()),
+                )?;
+                links.extend(p.links.iter().map(|(role, uri)| link::ActiveModel {
+                    id: NotSet,
+                    notification: Set(row.id),
+                    role: Set((*role).to_owned()),
+                    uri_hash: Set(sha256_hex(uri.as_bytes())),
+                    uri: Set(uri.clone()),
+                }));
+                inserted_keys.insert(row.dedup_key.clone());
+                known.insert(row.dedup_key.clone(), row);
+            }
+            for chunk in links.chunks(1000) {
+                link::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
+            }
         }
         txn.commit().await?;
-        Ok(results)
+        let mut answered_new = std::collections::HashSet::new();
+        Ok(prepared
+            .iter()
+            .map(|p| {
+                let row = known
+                    .get(&p.key)
+                    .cloned()
+                    .ok_or(StoreError::Unavailable("a batched row is missing".into()))?;
+                if inserted_keys.contains(&p.key) && answered_new.insert(p.key.clone()) {
+                    Ok(Inserted::New(row.into()))
+                } else {
+                    self.resolve_duplicate(row, &p.sha)
+                }
+            })
+            .collect())
     }
 
     fn resolve_duplicate(
