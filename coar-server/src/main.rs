@@ -761,7 +761,11 @@ fn send(mut args: SendArgs) -> ExitCode {
     })
 }
 
-fn discover(url: &str, net: &NetArgs) -> ExitCode {
+/// Runs one client call and prints its lines: the shape of `discover` and `inbox`.
+fn print_lines<F>(net: &NetArgs, call: F) -> ExitCode
+where
+    F: AsyncFnOnce(coar_client::Client) -> Result<Vec<String>, coar_client::ClientError>,
+{
     let Ok(rt) = runtime() else {
         return ExitCode::from(3);
     };
@@ -770,9 +774,11 @@ fn discover(url: &str, net: &NetArgs) -> ExitCode {
             Ok(c) => c,
             Err(e) => return usage(e),
         };
-        match client.discover(url).await {
-            Ok(inbox) => {
-                println!("{inbox}");
+        match call(client).await {
+            Ok(lines) => {
+                for line in lines {
+                    println!("{line}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -783,26 +789,15 @@ fn discover(url: &str, net: &NetArgs) -> ExitCode {
     })
 }
 
-fn inbox(url: &str, net: &NetArgs) -> ExitCode {
-    let Ok(rt) = runtime() else {
-        return ExitCode::from(3);
-    };
-    rt.block_on(async {
-        let client = match client(net) {
-            Ok(c) => c,
-            Err(e) => return usage(e),
-        };
-        match client.inbox_listing(url).await {
-            Ok(items) => {
-                for i in items {
-                    println!("{i}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("coar-notify: {e}");
-                exit_for(&e)
-            }
-        }
+fn discover(url: &str, net: &NetArgs) -> ExitCode {
+    print_lines(net, async |client| {
+        client
+            .discover(url)
+            .await
+            .map(|inbox| vec![inbox.to_string()])
     })
+}
+
+fn inbox(url: &str, net: &NetArgs) -> ExitCode {
+    print_lines(net, async |client| client.inbox_listing(url).await)
 }
