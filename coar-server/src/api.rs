@@ -26,9 +26,32 @@ use crate::{
 pub async fn outbox(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Json(mut doc): Json<Value>,
+    Json(doc): Json<Value>,
 ) -> Result<Response, Problem> {
     require_admin(&app, &headers)?;
+    let (n, report) = prepare_outbound(&app, doc).await?;
+    if n.pattern().is_none() || !report.is_valid() {
+        return Err(Problem::invalid(&report));
+    }
+    let inserted = store_outbound(&app, &n).await?;
+    let record = inserted.record();
+    let location = format!("{}/api/notifications/{}", app.config.base_url, record.key);
+    let status = match inserted {
+        Inserted::New(_) => StatusCode::ACCEPTED,
+        Inserted::Duplicate(_) => StatusCode::OK,
+    };
+    Ok((status, [(header::LOCATION, location.clone())], Json(json!({"key": record.key, "id": record.notification_id, "state": record.state, "url": location}))).into_response())
+}
+
+/// Completes a notification to send: a `pattern` slug becomes its `type`; `@context`, `id`,
+/// `origin` and `actor` default to the standard context, a fresh `urn:uuid` and this
+/// server's identity; a target given by its id alone gets the inbox it advertises (LDN
+/// discovery). Returns it parsed, with its validation report (the caller decides what an
+/// invalid one means: a 422 for the API, inline problems for the dashboard).
+pub(crate) async fn prepare_outbound(
+    app: &App,
+    mut doc: Value,
+) -> Result<(Notification, coar_model::Report), Problem> {
     let Some(map) = doc.as_object_mut() else {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
@@ -59,7 +82,6 @@ pub async fn outbox(
         me.as_object_mut().map(|m| m.remove("inbox"));
         me
     });
-    // A target given by its id alone gets the inbox it advertises (LDN discovery).
     let target_id = map
         .get("target")
         .and_then(|t| t.get("id"))
@@ -82,21 +104,16 @@ pub async fn outbox(
     let n = Notification::from_value(doc)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "Not a notification", e.to_string()))?;
     let report = n.validate();
-    if n.pattern().is_none() || !report.is_valid() {
-        return Err(Problem::invalid(&report));
-    }
+    Ok((n, report))
+}
+
+/// Stores a valid notification in the outbox, where the workers deliver it.
+pub(crate) async fn store_outbound(app: &App, n: &Notification) -> Result<Inserted, Problem> {
     let body = n.to_json_string().into_bytes();
-    let inserted = app
+    Ok(app
         .store
-        .insert(NewNotification::outbound(&n, &body))
-        .await?;
-    let record = inserted.record();
-    let location = format!("{}/api/notifications/{}", app.config.base_url, record.key);
-    let status = match inserted {
-        Inserted::New(_) => StatusCode::ACCEPTED,
-        Inserted::Duplicate(_) => StatusCode::OK,
-    };
-    Ok((status, [(header::LOCATION, location.clone())], Json(json!({"key": record.key, "id": record.notification_id, "state": record.state, "url": location}))).into_response())
+        .insert(NewNotification::outbound(n, &body))
+        .await?)
 }
 
 /// `GET /api/notifications/{key}`: a notification with its attempts and thread.
@@ -151,20 +168,23 @@ pub async fn replay(
 /// target).
 #[derive(Debug, serde::Deserialize)]
 pub struct ListQuery {
-    direction: Option<String>,
-    pattern: Option<String>,
-    state: Option<String>,
-    ro: Option<String>,
-    source: Option<String>,
-    origin: Option<String>,
-    target: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<String>,
-    after: Option<String>,
+    pub(crate) direction: Option<String>,
+    pub(crate) pattern: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) ro: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) after: Option<String>,
+    /// Free text: in the body, the notification id or the last error.
+    pub(crate) q: Option<String>,
 }
 
-fn summary(app: &App, r: &coar_store::Record) -> Value {
+/// A record as listings show it.
+pub(crate) fn summary(app: &App, r: &coar_store::Record) -> Value {
     json!({
         "key": r.key,
         "url": format!("{}/api/notifications/{}", app.config.base_url, r.key),
@@ -183,7 +203,8 @@ fn summary(app: &App, r: &coar_store::Record) -> Value {
     })
 }
 
-fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> {
+/// The store filter of a listing's query parameters; 400 naming a bad one.
+pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> {
     let get = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -216,6 +237,7 @@ fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> {
             .map(|v| parse_time("to", &v))
             .transpose()?
             .map(|t| t + chrono::Duration::microseconds(1)),
+        text: get(&q.q),
     })
 }
 
@@ -282,16 +304,23 @@ pub async fn resource(
 ) -> Result<Response, Problem> {
     require_admin(&app, &headers)?;
     let uri = absolute_uri("uri", q.uri.as_deref().unwrap_or(""))?;
-    let threads = app.store.threads_for_resource(&uri).await?;
+    Ok(Json(resource_view(&app, &uri).await?).into_response())
+}
+
+/// Everything known about the resource `uri`: `requests` (threads with their status and
+/// replies), `links` (reviews, endorsements, relationships, service results) and every
+/// `notifications` naming it.
+pub(crate) async fn resource_view(app: &App, uri: &str) -> Result<Value, Problem> {
+    let threads = app.store.threads_for_resource(uri).await?;
     let filter = coar_store::Filter {
-        resource: Some(uri.clone()),
+        resource: Some(uri.to_owned()),
         ..coar_store::Filter::default()
     };
     let mut notifications = Vec::new();
     let mut cursor = None;
     loop {
         let page = app.store.list(&filter, cursor, 1000).await?;
-        notifications.extend(page.items.iter().map(|r| summary(&app, r)));
+        notifications.extend(page.items.iter().map(|r| summary(app, r)));
         match page.next {
             Some(n) => cursor = Some(n),
             None => break,
@@ -311,17 +340,16 @@ pub async fn resource(
             Some(json!({"kind": kind, "resource": n["object"], "about": n["context"], "from": n["origin"], "notification": n["url"]}))
         })
         .collect();
-    Ok(Json(json!({
+    Ok(json!({
         "uri": uri,
         "requests": threads.iter().map(|t| json!({
-            "offer": summary(&app, &t.offer),
+            "offer": summary(app, &t.offer),
             "status": t.status,
-            "replies": t.replies.iter().map(|r| summary(&app, r)).collect::<Vec<_>>(),
+            "replies": t.replies.iter().map(|r| summary(app, r)).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "links": links,
         "notifications": notifications,
     }))
-    .into_response())
 }
 
 /// `GET /api/stats`: counts by direction, pattern, state and day, and the queue depth.
@@ -462,7 +490,7 @@ pub async fn openapi(State(app): State<Arc<App>>) -> Response {
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": {
             "/api/outbox": {"post": op("Send a notification (full, or a pattern with its properties); 202")},
-            "/api/notifications": {"get": op("List notifications: direction, pattern, state, ro, source, origin, target, from, to, limit, after")},
+            "/api/notifications": {"get": op("List notifications: direction, pattern, state, ro, source, origin, target, from, to, q (free text), limit, after")},
             "/api/notifications/{key}": {"get": op("A notification with its attempts and thread")},
             "/api/notifications/{key}/replay": {"post": op("Queue a dead, failed or processed notification again")},
             "/api/resources": {"get": op("Everything known about a resource (?uri=)")},

@@ -2,6 +2,7 @@
 //!
 //! It turns HTTP requests into calls to `coar-model`, `coar-ldn` and `coar-store` and their
 //! results into responses: the LDN inbox (POST, GET, HEAD, OPTIONS), trust attribution,
+//! the outbox and workers, the Atom feed, the admin API and the admin dashboard (`/admin`),
 //! health and metrics. Cross-cutting concerns (request ids, tracing, timeouts, CORS,
 //! compression) are tower layers.
 //!
@@ -12,6 +13,7 @@ pub mod admin;
 mod api;
 pub mod batch;
 pub mod config;
+pub mod dashboard;
 mod feed;
 pub mod handlers;
 mod inbox;
@@ -59,6 +61,8 @@ pub struct App {
     pub pipeline: worker::Pipeline,
     /// Group commit of received notifications.
     pub inserter: batch::Inserter,
+    /// The admin dashboard's templates and sessions.
+    pub dashboard: dashboard::Dashboard,
 }
 
 impl App {
@@ -153,6 +157,7 @@ pub async fn app_with(
         store,
         client,
         pipeline,
+        dashboard: dashboard::Dashboard::default(),
     }))
 }
 
@@ -200,6 +205,7 @@ pub fn router(app: Arc<App>) -> Router {
             axum::routing::post(api::replay),
         )
         .route("/metrics", get(metrics_text))
+        .merge(dashboard::routes())
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(cors))

@@ -295,6 +295,9 @@ pub struct Filter {
     pub since: Option<DateTime<Utc>>,
     /// Only received before.
     pub until: Option<DateTime<Utc>>,
+    /// Only those whose body, notification id or last error contains this text
+    /// (case-insensitive for ASCII letters; `%` and `_` are matched literally).
+    pub text: Option<String>,
 }
 
 /// One page of a keyset-paginated listing, newest first.

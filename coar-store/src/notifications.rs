@@ -387,7 +387,7 @@ impl Store {
         limit: u64,
     ) -> Result<Page<Record>, StoreError> {
         let limit = limit.clamp(1, 1000);
-        let mut query = notification::Entity::find().filter(condition(filter));
+        let mut query = notification::Entity::find().filter(condition(filter, self.backend));
         if let Some(after) = after {
             query = query.filter(notification::Column::Id.lt(after));
         }
@@ -411,7 +411,7 @@ impl Store {
     /// How many records match `filter`.
     pub async fn count(&self, filter: &Filter) -> Result<u64, StoreError> {
         Ok(notification::Entity::find()
-            .filter(condition(filter))
+            .filter(condition(filter, self.backend))
             .count(&self.db)
             .await?)
     }
@@ -438,7 +438,7 @@ impl Store {
             .select_only()
             .column(col)
             .column_as(notification::Column::Id.count(), "n")
-            .filter(condition(filter))
+            .filter(condition(filter, self.backend))
             .group_by(col)
             .order_by_asc(col)
             .into_tuple()
@@ -457,7 +457,7 @@ impl Store {
 }
 
 /// The SQL condition of a filter.
-fn condition(filter: &Filter) -> Condition {
+fn condition(filter: &Filter, backend: crate::Backend) -> Condition {
     use notification::Column as C;
     let mut cond = Condition::all();
     if let Some(d) = filter.direction {
@@ -487,7 +487,38 @@ fn condition(filter: &Filter) -> Condition {
     if let Some(until) = filter.until {
         cond = cond.add(C::ReceivedAt.lt(to_micros(until)));
     }
+    if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
+        cond = cond.add(contains_text(text, backend));
+    }
     cond
+}
+
+/// Body, notification id or last error containing `text`, ASCII case-insensitively. Bodies
+/// are bytes in every backend (kept byte for byte); they are read as UTF-8 text here, which
+/// every stored body is (the inbox only stores JSON and Turtle it parsed).
+fn contains_text(text: &str, backend: crate::Backend) -> Condition {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    let body = match backend {
+        crate::Backend::Sqlite => "LOWER(CAST(body AS TEXT)) LIKE $1 ESCAPE '\\'",
+        crate::Backend::Postgres => "LOWER(convert_from(body, 'UTF8')) LIKE $1 ESCAPE '\\'",
+        crate::Backend::MySql => "LOWER(CONVERT(body USING utf8mb4)) LIKE $1 ESCAPE '\\\\'",
+    };
+    let column = |c: notification::Column| {
+        Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(c)))
+            .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+    };
+    Condition::any()
+        .add(Expr::cust_with_values(body, [pattern.clone()]))
+        .add(column(notification::Column::NotificationId))
+        .add(column(notification::Column::LastError))
 }
 
 /// `SELECT notification FROM notification_links WHERE uri_hash = … AND role IN (…)`.

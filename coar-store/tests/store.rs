@@ -277,6 +277,18 @@ store_test!(queries_filters_counts_and_pages, |db| {
         .await,
         4
     );
+    // Free text: the body (ASCII case-insensitively), the notification id, the last error;
+    // LIKE's wildcards are plain characters.
+    let text = |t: &str| Filter {
+        text: Some(t.into()),
+        ..Filter::default()
+    };
+    assert_eq!(count(text("REVIEW-SERVICE.COM/review/GEO/202103")).await, 1);
+    assert_eq!(count(text("review-service.com/review/geo/2021%")).await, 0);
+    assert_eq!(count(text("geo_202103")).await, 0);
+    let first = db.store.get(keys[0]).await.unwrap().unwrap();
+    let id_part = &first.notification_id[first.notification_id.len() - 12..];
+    assert_eq!(count(text(id_part)).await, 1);
     let page = db
         .store
         .list(

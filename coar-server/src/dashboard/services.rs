@@ -1,0 +1,405 @@
+//! Registered services: list, add, edit, enable or disable, remove, rotate tokens; and
+//! quarantined senders that are not registered, with a one-click "trust this service".
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use coar_model::Pattern;
+use coar_store::{Direction, Filter, Service, ServiceInput, State as QueueState, StoreError};
+use serde_json::{Value, json};
+
+use super::{
+    Admin, Form, error_page, pages::pattern_options, problem_page, redirect, render, root,
+};
+use crate::App;
+
+fn service_row(s: &Service) -> Value {
+    json!({
+        "key": s.key,
+        "name": s.name,
+        "id": s.id,
+        "inbox": s.inbox,
+        "enabled": s.enabled,
+        "inbound": s.inbound_patterns.iter().map(|p| p.slug()).collect::<Vec<_>>(),
+        "outbound": s.outbound_patterns.iter().map(|p| p.slug()).collect::<Vec<_>>(),
+        "cidrs": s.cidrs,
+        "has_tokens": !s.token_hashes.is_empty(),
+        "updated": s.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+    })
+}
+
+/// Quarantined inbound notifications whose origin is not registered, by origin id.
+async fn unknown_senders(app: &App) -> Result<Vec<Value>, StoreError> {
+    let filter = Filter {
+        state: Some(QueueState::Quarantined),
+        direction: Some(Direction::Inbound),
+        ..Filter::default()
+    };
+    let mut by_origin: BTreeMap<String, (u64, Option<String>, i64)> = BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let page = app.store.list(&filter, cursor, 1000).await?;
+        for r in &page.items {
+            let Some(origin) = &r.origin_id else { continue };
+            let entry =
+                by_origin
+                    .entry(origin.clone())
+                    .or_insert((0, r.origin_inbox.clone(), r.key));
+            entry.0 += 1;
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let mut out = Vec::new();
+    for (origin, (n, inbox, latest)) in by_origin {
+        if app.store.service_by_id(&origin).await?.is_none() {
+            out.push(json!({"id": origin, "inbox": inbox, "count": n, "latest": latest}));
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /admin/services`.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    admin: Admin,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let result =
+        async { Ok::<_, StoreError>((app.store.services().await?, unknown_senders(&app).await?)) }
+            .await;
+    match result {
+        Ok((services, unknown)) => render(
+            &app,
+            Some(&admin),
+            StatusCode::OK,
+            "services.html",
+            json!({
+                "nav": "services",
+                "services": services.iter().map(service_row).collect::<Vec<_>>(),
+                "unknown": unknown,
+                "notice": super::pages::notice_text(q.get("done").map(String::as_str)),
+            }),
+        ),
+        Err(e) => problem_page(&app, &admin, e.into()),
+    }
+}
+
+fn form_page(
+    app: &App,
+    admin: &Admin,
+    status: StatusCode,
+    key: Option<i64>,
+    values: Value,
+    error: Option<String>,
+) -> Response {
+    render(
+        app,
+        Some(admin),
+        status,
+        "service.html",
+        json!({
+            "nav": "services",
+            "key": key,
+            "s": values,
+            "error": error,
+            "patterns": pattern_options().into_iter().filter(|p| p["legacy"] == false).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `GET /admin/services/new` (`?id=&inbox=&name=` prefill it).
+pub async fn new_form(
+    State(app): State<Arc<App>>,
+    admin: Admin,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let values = json!({
+        "name": q.get("name"), "id": q.get("id"), "inbox": q.get("inbox"),
+        "enabled": true, "inbound": [], "outbound": [], "cidrs": [],
+    });
+    form_page(&app, &admin, StatusCode::OK, None, values, None)
+}
+
+/// `GET /admin/services/{key}`.
+pub async fn edit_form(
+    State(app): State<Arc<App>>,
+    admin: Admin,
+    Path(key): Path<String>,
+) -> Response {
+    let Ok(key) = key.parse::<i64>() else {
+        return missing(&app, &admin);
+    };
+    match app.store.service(key).await {
+        Ok(Some(s)) => form_page(
+            &app,
+            &admin,
+            StatusCode::OK,
+            Some(key),
+            service_row(&s),
+            None,
+        ),
+        Ok(None) => missing(&app, &admin),
+        Err(e) => problem_page(&app, &admin, e.into()),
+    }
+}
+
+fn missing(app: &App, admin: &Admin) -> Response {
+    error_page(
+        app,
+        Some(admin),
+        StatusCode::NOT_FOUND,
+        "No such service",
+        "There is no registered service with this key.",
+    )
+}
+
+/// The service a form describes; `tokens` is left to the caller.
+fn input_of(form: &Form) -> ServiceInput {
+    let patterns = |name: &str| {
+        form.all(name)
+            .into_iter()
+            .filter_map(Pattern::from_slug)
+            .collect::<Vec<_>>()
+    };
+    ServiceInput {
+        name: form.get("name").unwrap_or_default().to_owned(),
+        id: form.get("id").unwrap_or_default().to_owned(),
+        inbox: form.non_empty("inbox").map(str::to_owned),
+        enabled: form.get("enabled") == Some("on"),
+        inbound_patterns: patterns("inbound"),
+        outbound_patterns: patterns("outbound"),
+        cidrs: form
+            .get("cidrs")
+            .unwrap_or_default()
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        tokens: None,
+    }
+}
+
+fn input_values(input: &ServiceInput) -> Value {
+    json!({
+        "name": input.name, "id": input.id, "inbox": input.inbox, "enabled": input.enabled,
+        "inbound": input.inbound_patterns.iter().map(|p| p.slug()).collect::<Vec<_>>(),
+        "outbound": input.outbound_patterns.iter().map(|p| p.slug()).collect::<Vec<_>>(),
+        "cidrs": input.cidrs,
+    })
+}
+
+/// What a person should read for a store error on a service form; `None` for a server
+/// failure.
+fn form_error(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::Invalid { field, message } => Some(format!("{field}: {message}")),
+        StoreError::Conflict { .. } => Some(e.to_string()),
+        _ => None,
+    }
+}
+
+/// `POST /admin/services`: register.
+pub async fn create(State(app): State<Arc<App>>, admin: Admin, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if let Some(refused) = admin.refusal(&app, &form) {
+        return refused;
+    }
+    let mut input = input_of(&form);
+    if input.name.is_empty() {
+        input.name = input.id.clone();
+    }
+    save(&app, &admin, None, input).await
+}
+
+/// `POST /admin/services/{key}`: change (tokens are kept).
+pub async fn update(
+    State(app): State<Arc<App>>,
+    admin: Admin,
+    Path(key): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Some(refused) = admin.refusal(&app, &form) {
+        return refused;
+    }
+    save(&app, &admin, Some(key), input_of(&form)).await
+}
+
+async fn save(app: &App, admin: &Admin, key: Option<i64>, input: ServiceInput) -> Response {
+    let before = match key {
+        Some(k) => match app.store.service(k).await {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => return missing(app, admin),
+            Err(e) => return problem_page(app, admin, e.into()),
+        },
+        None => None,
+    };
+    let saved = match key {
+        Some(k) => app.store.update_service(k, &input).await,
+        None => app.store.add_service(&input).await,
+    };
+    match saved {
+        Ok(s) => {
+            if s.enabled
+                && !before.is_some_and(|b| b.enabled)
+                && let Err(e) = app.store.release_quarantined_from(&s.id).await
+            {
+                return problem_page(app, admin, e.into());
+            }
+            redirect(&format!("{}/services?done=saved", root(app)))
+        }
+        Err(e) => match form_error(&e) {
+            Some(message) => form_page(
+                app,
+                admin,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                key,
+                input_values(&input),
+                Some(message),
+            ),
+            None => problem_page(app, admin, e.into()),
+        },
+    }
+}
+
+/// `POST /admin/services/{key}/enabled` with `enabled=on|off`.
+pub async fn set_enabled(
+    State(app): State<Arc<App>>,
+    admin: Admin,
+    Path(key): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Some(refused) = admin.refusal(&app, &form) {
+        return refused;
+    }
+    let enabled = form.get("enabled") == Some("on");
+    let result = async {
+        let s = match app.store.set_service_enabled(key, enabled).await {
+            Ok(s) => s,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if enabled {
+            app.store.release_quarantined_from(&s.id).await?;
+        }
+        Ok::<_, StoreError>(Some(s))
+    }
+    .await;
+    match result {
+        Ok(Some(_)) => redirect(&format!(
+            "{}/services?done={}",
+            root(&app),
+            if enabled { "enabled" } else { "disabled" }
+        )),
+        Ok(None) => missing(&app, &admin),
+        Err(e) => problem_page(&app, &admin, e.into()),
+    }
+}
+
+/// `POST /admin/services/{key}/delete`.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    admin: Admin,
+    Path(key): Path<i64>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = admin.refusal(&app, &Form::parse(&body)) {
+        return refused;
+    }
+    match app.store.remove_service(key).await {
+        Ok(true) => redirect(&format!("{}/services?done=removed", root(&app))),
+        Ok(false) => missing(&app, &admin),
+        Err(e) => problem_page(&app, &admin, e.into()),
+    }
+}
+
+/// `POST /admin/services/{key}/token`: replaces the service's tokens with a new one, shown
+/// once.
+pub async fn rotate_token(
+    State(app): State<Arc<App>>,
+    admin: Admin,
+    Path(key): Path<i64>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = admin.refusal(&app, &Form::parse(&body)) {
+        return refused;
+    }
+    let current = match app.store.service(key).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return missing(&app, &admin),
+        Err(e) => return problem_page(&app, &admin, e.into()),
+    };
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let input = ServiceInput {
+        name: current.name.clone(),
+        id: current.id.clone(),
+        inbox: current.inbox.clone(),
+        enabled: current.enabled,
+        inbound_patterns: current.inbound_patterns.clone(),
+        outbound_patterns: current.outbound_patterns.clone(),
+        cidrs: current.cidrs.clone(),
+        tokens: Some(vec![token.clone()]),
+    };
+    match app.store.update_service(key, &input).await {
+        Ok(s) => render(
+            &app,
+            Some(&admin),
+            StatusCode::OK,
+            "token.html",
+            json!({"nav": "services", "service": service_row(&s), "token": token}),
+        ),
+        Err(e) => problem_page(&app, &admin, e.into()),
+    }
+}
+
+/// `POST /admin/services/trust`: registers an unknown sender from its quarantined
+/// notifications (`id`, `inbox`, `name`), enabled, and releases them.
+pub async fn trust(State(app): State<Arc<App>>, admin: Admin, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if let Some(refused) = admin.refusal(&app, &form) {
+        return refused;
+    }
+    let id = form.get("id").unwrap_or_default().to_owned();
+    let input = ServiceInput {
+        name: form.non_empty("name").unwrap_or(&id).to_owned(),
+        id,
+        inbox: form.non_empty("inbox").map(str::to_owned),
+        enabled: true,
+        inbound_patterns: Vec::new(),
+        outbound_patterns: Vec::new(),
+        cidrs: Vec::new(),
+        tokens: None,
+    };
+    let result = async {
+        let s = app.store.add_service(&input).await?;
+        app.store.release_quarantined_from(&s.id).await?;
+        Ok::<_, StoreError>(s)
+    }
+    .await;
+    match result {
+        Ok(_) => redirect(&format!("{}/services?done=trusted", root(&app))),
+        Err(e) => match form_error(&e) {
+            Some(message) => error_page(
+                &app,
+                Some(&admin),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Cannot trust this sender",
+                &message,
+            ),
+            None => problem_page(&app, &admin, e.into()),
+        },
+    }
+}
