@@ -7,13 +7,13 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{Router, http::StatusCode as AxumStatus, routing::post};
 use coar_model::{Notification, Offer, Pattern};
 use coar_store::{Direction, Filter, State, ThreadStatus};
-use common::{Server, start};
+use common::{Server, eventually, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -29,18 +29,6 @@ async fn server(db: &common::db::TestDb, extra: &[(&str, &str)]) -> Server {
     ];
     settings.extend_from_slice(extra);
     start(&db.url, &settings).await
-}
-
-/// Polls `check` until it gives `Some`, for at most 20 s.
-async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut check: F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn outbox(s: &Server, doc: Value) -> Value {

@@ -506,10 +506,11 @@ fn contains_text(text: &str, backend: crate::Backend) -> Condition {
         pattern.push(c);
     }
     pattern.push('%');
+    // sea-query numbers `$1` afresh for PostgreSQL and takes `?` for the others.
     let body = match backend {
-        crate::Backend::Sqlite => "LOWER(CAST(body AS TEXT)) LIKE $1 ESCAPE '\\'",
+        crate::Backend::Sqlite => "LOWER(CAST(body AS TEXT)) LIKE ? ESCAPE '\\'",
         crate::Backend::Postgres => "LOWER(convert_from(body, 'UTF8')) LIKE $1 ESCAPE '\\'",
-        crate::Backend::MySql => "LOWER(CONVERT(body USING utf8mb4)) LIKE $1 ESCAPE '\\\\'",
+        crate::Backend::MySql => "LOWER(CONVERT(body USING utf8mb4)) LIKE ? ESCAPE '\\\\'",
     };
     let column = |c: notification::Column| {
         Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(c)))

@@ -289,6 +289,18 @@ store_test!(queries_filters_counts_and_pages, |db| {
     let first = db.store.get(keys[0]).await.unwrap().unwrap();
     let id_part = &first.notification_id[first.notification_id.len() - 12..];
     assert_eq!(count(text(id_part)).await, 1);
+    // With other filters, whose parameters come first.
+    let with_pattern = |p: Pattern, t: &str| Filter {
+        pattern: Some(Some(p)),
+        since: Some(day(1)),
+        text: Some(t.into()),
+        ..Filter::default()
+    };
+    assert_eq!(
+        count(with_pattern(Pattern::AnnounceReview, "geo/202103")).await,
+        1
+    );
+    assert_eq!(count(with_pattern(Pattern::Accept, "geo/202103")).await, 0);
     let page = db
         .store
         .list(

@@ -348,6 +348,9 @@ async fn message_context(app: &App, key: i64) -> Result<Option<Value>, Problem> 
             Some(id) => app.store.service_by_id(id).await?.is_none(),
             None => false,
         };
+    let summary_text = notification
+        .as_ref()
+        .and_then(|n| n.activity().summary().map(str::to_owned));
     let origin_name = notification
         .as_ref()
         .and_then(|n| n.activity().origin())
@@ -372,6 +375,7 @@ async fn message_context(app: &App, key: i64) -> Result<Option<Value>, Problem> 
         "quarantined": record.state == QueueState::Quarantined,
         "unknown_sender": unknown_sender,
         "origin_name": origin_name,
+        "summary": summary_text,
         "service": service.map(|s| json!({"key": s.key, "name": s.name})),
         "replies": replies,
     })))

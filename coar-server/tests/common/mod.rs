@@ -5,6 +5,7 @@
 
 #[path = "../../../coar-store/tests/common/mod.rs"]
 pub mod db;
+pub mod webdriver;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -148,3 +149,18 @@ pub fn spec_payloads() -> Vec<(String, Vec<u8>)> {
 }
 
 pub const LD_JSON: &str = "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
+
+/// Polls `check` until it gives `Some`, for at most 20 s.
+pub async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut check: F) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
