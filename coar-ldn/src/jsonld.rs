@@ -116,7 +116,7 @@ struct Remote {
 #[derive(Clone)]
 pub struct Contexts {
     docs: HashMap<String, RemoteDocument>,
-    cache: Arc<Mutex<HashMap<String, Processed>>>,
+    cache: Arc<Mutex<HashMap<String, Arc<Processed>>>>,
     remote: Option<Remote>,
 }
 
@@ -218,7 +218,7 @@ impl Default for Contexts {
 /// Parses JSON into json-ld's value type through serde_json: no source map is built, and
 /// serde_json's recursion limit (128) keeps hostile nesting away from the recursive
 /// JSON-LD algorithms.
-fn parse(text: &str) -> Result<Value, JsonLdError> {
+pub(crate) fn parse(text: &str) -> Result<Value, JsonLdError> {
     serde_json::from_str(text).map_err(|e| JsonLdError::Json(e.to_string()))
 }
 
@@ -295,7 +295,11 @@ impl Contexts {
     }
 
     /// The processed form of a top-level `@context` value, from the cache when seen before.
-    fn processed(&self, context: Value, base: Option<&IriBuf>) -> Result<Processed, JsonLdError> {
+    pub(crate) fn processed(
+        &self,
+        context: Value,
+        base: Option<&IriBuf>,
+    ) -> Result<Arc<Processed>, JsonLdError> {
         // The active context carries the base IRI that relative IRIs resolve against.
         let key = format!("{}\n{context}", base.map_or("", |b| b.as_str()));
         if let Some(hit) = self
@@ -304,7 +308,7 @@ impl Contexts {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
         {
-            return Ok(hit.clone());
+            return Ok(Arc::clone(hit));
         }
         let syntax = json_ld::syntax::context::Context::try_from_json(context)
             .map_err(|e| JsonLdError::Invalid(e.to_string()))?;
@@ -319,11 +323,12 @@ impl Contexts {
         ))?
         .map_err(|e| self.classify(e.to_string()))?
         .into_processed();
+        let processed = Arc::new(processed);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(key, processed.clone());
+        cache.insert(key, Arc::clone(&processed));
         Ok(processed)
     }
 
@@ -352,12 +357,27 @@ impl Contexts {
         };
         let active = match context {
             Some(c) => self.processed(c, base.as_ref())?,
-            None => Processed::new(base.clone()),
+            None => Arc::new(Processed::new(base.clone())),
         };
+        // The common shape of documents is expanded without json-ld's general algorithm
+        // (and without cloning the active context); anything else goes to json-ld.
+        if let Some(expanded) = crate::fast::expand(&value, &active) {
+            return Ok(expanded);
+        }
+        self.expand_general(&value, &active, base.as_ref())
+    }
+
+    /// json-ld's expansion algorithm, from an already processed active context.
+    pub(crate) fn expand_general(
+        &self,
+        value: &Value,
+        active: &Processed,
+        base: Option<&IriBuf>,
+    ) -> Result<ExpandedDocument, JsonLdError> {
         run(value.expand_full(
             &mut (),
-            active,
-            base.as_ref(),
+            active.clone(),
+            base,
             self,
             json_ld::expansion::Options::default(),
             (),

@@ -22,6 +22,7 @@
 
 pub mod conneg;
 pub mod discovery;
+mod fast;
 pub mod inbox;
 pub mod jsonld;
 pub mod link;
