@@ -190,9 +190,40 @@ impl Store {
     }
 
     /// Applies every pending migration. Safe to run any number of times, from several
-    /// processes (each migration is idempotent).
+    /// processes at once: on PostgreSQL and MariaDB a database lock lets one process migrate
+    /// while the others wait, then find nothing to do (two replicas starting together on a
+    /// fresh database otherwise race in the catalog and one fails); SQLite's write lock does
+    /// the same.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migration::Migrator::up(&self.db, None).await?;
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        // The lock is held by one connection (a transaction keeps it) while the migrations
+        // run on others of the pool.
+        const LOCK: &str = "coar_notify_migrations";
+        match self.backend {
+            Backend::Sqlite => migration::Migrator::up(&self.db, None).await?,
+            Backend::Postgres => {
+                let lock = self.db.begin().await?;
+                // Released when the transaction ends, whatever happens below.
+                lock.execute_unprepared(&format!(
+                    "SELECT pg_advisory_xact_lock(hashtext('{LOCK}'))"
+                ))
+                .await?;
+                let result = migration::Migrator::up(&self.db, None).await;
+                lock.commit().await?;
+                result?;
+            }
+            Backend::MySql => {
+                let lock = self.db.begin().await?;
+                lock.execute_unprepared(&format!("DO GET_LOCK('{LOCK}', 600)"))
+                    .await?;
+                let result = migration::Migrator::up(&self.db, None).await;
+                // GET_LOCK belongs to the connection, which goes back to the pool: release it.
+                lock.execute_unprepared(&format!("DO RELEASE_LOCK('{LOCK}')"))
+                    .await?;
+                lock.commit().await?;
+                result?;
+            }
+        }
         Ok(())
     }
 

@@ -56,11 +56,11 @@ impl Load {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -70,7 +70,7 @@ impl Drop for Proc {
 }
 
 /// Resident memory (VmRSS) and its peak (VmHWM) of a process, in MiB.
-fn memory(pid: u32) -> (f64, f64) {
+pub(crate) fn memory(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |key: &str| {
         status
@@ -84,7 +84,11 @@ fn memory(pid: u32) -> (f64, f64) {
 }
 
 /// One HTTP/1.1 request on a keep-alive connection; returns the status.
-async fn roundtrip(stream: &mut TcpStream, buf: &mut Vec<u8>, request: &[u8]) -> Result<u16> {
+pub(crate) async fn roundtrip(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    request: &[u8],
+) -> Result<u16> {
     stream.write_all(request).await?;
     buf.clear();
     let mut chunk = [0u8; 4096];
@@ -186,7 +190,7 @@ async fn load(addr: &str, template: &str, duration: Duration) -> Result<Load> {
     })
 }
 
-async fn wait_ready(addr: &str, deadline: Duration) -> Result<Duration> {
+pub(crate) async fn wait_ready(addr: &str, deadline: Duration) -> Result<Duration> {
     let started = Instant::now();
     loop {
         if TcpStream::connect(addr).await.is_ok() {

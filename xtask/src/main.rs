@@ -1,7 +1,10 @@
 //! Developer tasks for coar-notify-rs, run as `cargo xtask <task>`.
 //!
 //! - `ci`: the one gate. `cargo fmt --check`, `cargo clippy -D warnings`, then every test of
-//!   the workspace, with the storage tests pointed at the local PostgreSQL and MariaDB.
+//!   the workspace, with the storage tests pointed at the local PostgreSQL and MariaDB, then
+//!   the fault suite at its small size.
+//! - `bench`: measured speed and memory (`bench.rs`).
+//! - `faults`: the server under faults (`faults.rs`).
 //!
 //! This is a developer tool: nothing in the product depends on it.
 
@@ -16,9 +19,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod faults;
 
 /// PostgreSQL on the project's development and CI machines (trust auth).
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub(crate) const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// MariaDB on the project's development and CI machines (root, empty password).
 const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
@@ -44,6 +48,11 @@ fn run() -> Result<()> {
                 .context("--seconds=N")?;
             bench::bench(&workspace_root(), seconds)
         }
+        Some("faults") => {
+            let passed = faults::faults(&workspace_root(), args.iter().any(|a| a == "--large"))?;
+            println!("{passed} passed, 0 failed");
+            Ok(())
+        }
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
             Ok(())
@@ -62,6 +71,9 @@ fn print_help() {
 tasks:
   bench  [--seconds=N] release build, then load tests: ceiling vs coar-notify on SQLite (and
          PostgreSQL with COAR_BENCH_POSTGRES_URL); writes target/bench/report.json
+  faults [--large] the server under faults: kill -9 during ingest (every 201 kept byte for
+         byte), the hostile corpus in fixtures/hostile (each a 4xx), a never-ending body,
+         thousands of idle connections; --large runs more rounds and connections
   ci     cargo fmt --check, cargo clippy -D warnings, then every test of the workspace
          (storage tests use COAR_TEST_POSTGRES_URL and COAR_TEST_MYSQL_URL, defaulting to
          {DEFAULT_POSTGRES_URL} and {DEFAULT_MYSQL_URL})"
@@ -100,6 +112,14 @@ fn ci() -> Result<()> {
         &mut totals,
     )?;
     test_step(&root, &["test", "--workspace", "--doc"], &[], &mut totals)?;
+    println!("$ cargo xtask faults");
+    match faults::faults(&root, false) {
+        Ok(passed) => totals.passed += passed,
+        Err(e) => {
+            println!("{} passed, {} failed", totals.passed, totals.failed + 1);
+            return Err(e.context("cargo xtask faults"));
+        }
+    }
     println!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     // One closing line for the whole run, whatever the last test binary printed.
     println!("{} passed, {} failed", totals.passed, totals.failed);
