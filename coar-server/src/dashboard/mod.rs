@@ -29,7 +29,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::{App, handlers::hmac_sha256_hex, problem::Problem};
+use crate::{App, admin::constant_time_eq, handlers::hmac_sha256_hex, problem::Problem};
 
 /// How long a session lasts.
 const SESSION_SECONDS: i64 = 8 * 3600;
@@ -152,10 +152,6 @@ fn session_signature(app: &App, id: &str, expires: i64) -> String {
 
 fn csrf_of(app: &App, session: &str) -> String {
     hmac_sha256_hex(&session_key(app), format!("csrf.{session}").as_bytes())[..40].to_owned()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
