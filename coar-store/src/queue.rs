@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveValue::NotSet,
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-    sea_query::{Expr, LockBehavior, LockType, Query},
+    sea_query::{Alias, DynIden, Expr, Func, IntoIden, LockBehavior, LockType, Query, SimpleExpr},
 };
 
 use crate::{
@@ -72,30 +72,66 @@ pub struct Delivery {
     pub excerpt: Option<String>,
 }
 
+/// The states in which a notification still waits for (or is in) its turn.
+const PENDING: [State; 3] = [State::Queued, State::RetryScheduled, State::Processing];
+
 fn claimable(direction: Direction, now: i64) -> Condition {
     use notification::Column as C;
-    Condition::all()
-        .add(C::Direction.eq(direction.as_str()))
-        .add(
-            Condition::any()
-                .add(C::State.eq(State::Queued.as_str()))
-                .add(
-                    Condition::all()
-                        .add(C::State.eq(State::RetryScheduled.as_str()))
-                        .add(C::NextAttemptAt.lte(now)),
-                )
-                .add(
-                    Condition::all()
-                        .add(C::State.eq(State::Processing.as_str()))
-                        .add(C::LeaseUntil.lt(now)),
-                ),
-        )
+    let mut due = Condition::all();
+    if direction == Direction::Outbound {
+        due = due.add(first_in_lane());
+    }
+    due.add(C::Direction.eq(direction.as_str())).add(
+        Condition::any()
+            .add(C::State.eq(State::Queued.as_str()))
+            .add(
+                Condition::all()
+                    .add(C::State.eq(State::RetryScheduled.as_str()))
+                    .add(C::NextAttemptAt.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(C::State.eq(State::Processing.as_str()))
+                    .add(C::LeaseUntil.lt(now)),
+            ),
+    )
+}
+
+/// Outbound notifications to one target form a lane and are delivered one at a time, in
+/// order of creation: a notification is due only when no older one to the same target (its
+/// inbox, or its id when it has no inbox) is still pending. Only the lane's head is ever
+/// claimed, so no lock is needed: a claimer that runs concurrently with another still sees
+/// the head pending (queued, or processing once claimed) and leaves the rest alone. A head
+/// that fails for good (`failed`, `dead`) no longer holds its lane up.
+fn first_in_lane() -> SimpleExpr {
+    use notification::Column as C;
+    let older = Alias::new("older");
+    let lane = |table: DynIden| -> SimpleExpr {
+        Func::coalesce([
+            Expr::col((table.clone(), C::TargetInbox)),
+            Expr::col((table, C::TargetId)),
+        ])
+        .into()
+    };
+    let outer: DynIden = notification::Entity.into_iden();
+    let inner: DynIden = older.clone().into_iden();
+    let blocking = Query::select()
+        .expr(Expr::val(1))
+        .from_as(notification::Entity, older)
+        .and_where(Expr::col((inner.clone(), C::State)).is_in(PENDING.map(State::as_str)))
+        .and_where(Expr::col((inner.clone(), C::Direction)).eq(Direction::Outbound.as_str()))
+        .and_where(Expr::col((inner.clone(), C::Id)).lt(Expr::col((outer.clone(), C::Id))))
+        .and_where(lane(inner).eq(lane(outer)))
+        .to_owned();
+    Expr::exists(blocking).not()
 }
 
 impl Store {
     /// Claims up to `limit` notifications of `direction` that are due, oldest first, for
     /// `worker`. Each claimed notification is `processing` under a lease and has an attempt
-    /// recorded. Two workers never hold the same notification at once.
+    /// recorded. Two workers never hold the same notification at once. Outbound, only the
+    /// oldest pending notification to each target inbox is due, so deliveries to one target
+    /// happen one at a time in order of creation.
     pub async fn claim(
         &self,
         direction: Direction,

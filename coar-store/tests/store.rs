@@ -1006,3 +1006,130 @@ store_test!(group_commit_gives_each_its_own_answer, |db| {
         "links are written for batched rows too"
     );
 });
+
+/// Queues an outbound notification to the inbox `target` (a lane), returning its key.
+async fn queue_to(db: &common::TestDb, target: &str) -> i64 {
+    let mut doc = with_new_id(fixture("request-review"));
+    doc["target"]["inbox"] = json!(target);
+    let (bytes, n) = parsed(&doc);
+    db.store
+        .insert(NewNotification::outbound(&n, &bytes))
+        .await
+        .unwrap()
+        .record()
+        .key
+}
+
+fn keys_of(claims: &[coar_store::Claim]) -> Vec<i64> {
+    claims.iter().map(|c| c.record.key).collect()
+}
+
+store_test!(outbound_lanes_deliver_in_order_of_creation, |db| {
+    let (a, b) = ("https://a.example/inbox", "https://b.example/inbox");
+    let a1 = queue_to(&db, a).await;
+    let b1 = queue_to(&db, b).await;
+    let a2 = queue_to(&db, a).await;
+    let b2 = queue_to(&db, b).await;
+    let a3 = queue_to(&db, a).await;
+    let now = Utc::now();
+    let claim = |at| db.store.claim_at(Direction::Outbound, "w", 10, at);
+
+    // Only the head of each lane is due.
+    let heads = claim(now).await.unwrap();
+    assert_eq!(keys_of(&heads), [a1, b1]);
+    assert!(claim(now).await.unwrap().is_empty(), "a lane's second went");
+    db.store.complete(&heads[1], None).await.unwrap();
+    let b_next = claim(now).await.unwrap();
+    assert_eq!(keys_of(&b_next), [b2]);
+    db.store.complete(&b_next[0], None).await.unwrap();
+
+    // A failed head holds its lane up until it is delivered: a2 waits for a1's retry.
+    let state = db
+        .store
+        .fail_at(&heads[0], Failure::transient("connection refused"), now)
+        .await
+        .unwrap();
+    assert_eq!(state, State::RetryScheduled);
+    assert!(claim(now).await.unwrap().is_empty());
+    let retry = claim(now + Duration::days(1)).await.unwrap();
+    assert_eq!(keys_of(&retry), [a1]);
+    db.store.complete(&retry[0], None).await.unwrap();
+    let second = claim(now).await.unwrap();
+    assert_eq!(keys_of(&second), [a2]);
+
+    // A head that fails for good no longer blocks; one whose worker died is taken again,
+    // still alone.
+    db.store
+        .fail(&second[0], Failure::permanent("refused: 400"))
+        .await
+        .unwrap();
+    let third = claim(now).await.unwrap();
+    assert_eq!(keys_of(&third), [a3]);
+    let retaken = claim(now + Duration::days(1)).await.unwrap();
+    assert_eq!(keys_of(&retaken), [a3]);
+    assert_eq!(retaken[0].attempt, 2);
+
+    // Inbound notifications have no lanes.
+    let inbound = insert_many(&db, 3).await;
+    assert_eq!(
+        keys_of(&db.store.claim(Direction::Inbound, "w", 10).await.unwrap()),
+        inbound
+    );
+});
+
+store_test!(concurrent_claimers_keep_each_lane_in_order, |db| {
+    let lanes = [
+        "https://a.example/inbox",
+        "https://b.example/inbox",
+        "https://c.example/inbox",
+    ];
+    let mut expected: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+    for i in 0..36 {
+        let lane = lanes[i % 3];
+        expected
+            .entry(lane)
+            .or_default()
+            .push(queue_to(&db, lane).await);
+    }
+    let other = db.open_another().await;
+    let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let worker = |store: coar_store::Store, name: &'static str| {
+        let delivered = delivered.clone();
+        tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                let claims = store.claim(Direction::Outbound, name, 4).await.unwrap();
+                if claims.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                for c in claims {
+                    let lane = c.record.target_inbox.clone().unwrap();
+                    delivered.lock().unwrap().push((lane, c.record.key));
+                    tokio::task::yield_now().await;
+                    store.complete(&c, None).await.unwrap();
+                }
+            }
+        })
+    };
+    let (x, y, z) = tokio::join!(
+        worker(db.store.clone(), "x"),
+        worker(other.clone(), "y"),
+        worker(db.store.clone(), "z")
+    );
+    x.unwrap();
+    y.unwrap();
+    z.unwrap();
+    let delivered = delivered.lock().unwrap().clone();
+    for (lane, keys) in &expected {
+        let got: Vec<i64> = delivered
+            .iter()
+            .filter(|(l, _)| l == lane)
+            .map(|(_, k)| *k)
+            .collect();
+        assert_eq!(&got, keys, "lane {lane} out of order or incomplete");
+    }
+    other.close().await.unwrap();
+});

@@ -8,7 +8,10 @@
 //!   `/healthz` stays 200; a chunked body that never ends is cut off by the request timeout;
 //!   thousands of idle connections do not stop the server from answering; memory stays
 //!   bounded.
-//!
+//! - **outbound target down, then back**: notifications queued to three inboxes of a target
+//!   whose port is closed, which then answers 503 once per inbox, then 201: every one is
+//!   delivered, in order of creation per inbox, none twice; while it is down only each
+//!   inbox's oldest notification is tried.
 //! - **two processes on one PostgreSQL** (`coar-notify serve` and `coar-notify worker`):
 //!   under load, every notification is processed, and its handler (a webhook to a counting
 //!   sink) runs exactly once; both processes take part.
@@ -44,6 +47,7 @@ struct Size {
     connections: usize,
     idle_connections: usize,
     notifications: u64,
+    outbound: u64,
 }
 
 /// The fault suite; the number of scenarios that passed (it stops at the first failure).
@@ -54,6 +58,7 @@ pub fn faults(root: &Path, large: bool) -> Result<u64> {
             connections: 32,
             idle_connections: 5000,
             notifications: 3000,
+            outbound: 600,
         }
     } else {
         Size {
@@ -61,6 +66,7 @@ pub fn faults(root: &Path, large: bool) -> Result<u64> {
             connections: 16,
             idle_connections: 1000,
             notifications: 400,
+            outbound: 60,
         }
     };
     println!("$ cargo build -p coar-server --bin coar-notify");
@@ -82,7 +88,9 @@ pub fn faults(root: &Path, large: bool) -> Result<u64> {
         println!("faults: kill -9 during ingest: {killed}");
         let hostile = hostile_input(root, &bin, &work, size).await?;
         println!("faults: hostile input: {hostile}");
-        let mut passed = 2;
+        let outbound = target_down_then_back(root, &bin, &work, size).await?;
+        println!("faults: outbound target down, then back: {outbound}");
+        let mut passed = 3;
         match two_processes(root, &bin, &work, size).await? {
             Some(report) => {
                 println!("faults: two processes on PostgreSQL: {report}");
@@ -195,6 +203,20 @@ async fn healthy(addr: &str) -> Result<()> {
     let r = request(addr, "GET", "/healthz", &[], b"").await?;
     ensure!(r.status == 200, "/healthz answered {}", r.status);
     Ok(())
+}
+
+/// A GET of the admin API, as JSON.
+async fn admin_get(addr: &str, path: &str) -> Result<Value> {
+    let r = request(
+        addr,
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    )
+    .await?;
+    ensure!(r.status == 200, "GET {path} answered {}", r.status);
+    Ok(serde_json::from_slice(&r.body)?)
 }
 
 /// The spec's Request Review with id `urn:uuid:…{n}`.
@@ -335,15 +357,7 @@ async fn all_notifications(addr: &str) -> Result<Vec<Value>> {
             Some(a) => format!("/api/notifications?limit=1000&after={a}"),
             None => "/api/notifications?limit=1000".to_owned(),
         };
-        let r = request(
-            addr,
-            "GET",
-            &path,
-            &[("Authorization", &format!("Bearer {ADMIN}"))],
-            b"",
-        )
-        .await?;
-        let page: Value = serde_json::from_slice(&r.body)?;
+        let page = admin_get(addr, &path).await?;
         out.extend(
             page["items"]
                 .as_array()
@@ -526,15 +540,14 @@ fn postgres_database() -> Result<Option<String>> {
     }
 }
 
-/// An HTTP sink that answers 204 and counts `X-Coar-Delivery` values.
-async fn counting_sink() -> Result<(String, Counts)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?.to_string();
-    let counts: Counts = Arc::default();
-    let seen = counts.clone();
+/// What a sink answers to one request (lower-cased head, body): the whole raw response.
+type Respond = Arc<dyn Fn(&str, &[u8]) -> Vec<u8> + Send + Sync>;
+
+/// A keep-alive HTTP/1.1 server on `listener` that answers every request with `respond`.
+fn http_sink(listener: tokio::net::TcpListener, respond: Respond) {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let seen = seen.clone();
+            let respond = respond.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 8192];
@@ -559,26 +572,197 @@ async fn counting_sink() -> Result<(String, Counts)> {
                             Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         }
                     }
-                    if let Some(id) = header(&head, "x-coar-delivery") {
-                        *seen
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .entry(id.to_owned())
-                            .or_default() += 1;
-                    }
+                    let response = respond(&head, &buf[end..end + length]);
                     buf.drain(..end + length);
-                    if stream
-                        .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-                        .await
-                        .is_err()
-                    {
+                    if stream.write_all(&response).await.is_err() {
                         return;
                     }
                 }
             });
         }
     });
+}
+
+/// An HTTP sink that answers 204 and counts `X-Coar-Delivery` values.
+async fn counting_sink() -> Result<(String, Counts)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let counts: Counts = Arc::default();
+    let seen = counts.clone();
+    http_sink(
+        listener,
+        Arc::new(move |head, _body| {
+            if let Some(id) = header(head, "x-coar-delivery") {
+                *seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(id.to_owned())
+                    .or_default() += 1;
+            }
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec()
+        }),
+    );
     Ok((addr, counts))
+}
+
+/// The outbound target is down (connection refused), then up but overloaded (a 503 with
+/// `Retry-After` to the first delivery on each lane), then well: every queued notification
+/// is delivered, in order of creation per target inbox, and none is accepted twice.
+async fn target_down_then_back(root: &Path, bin: &Path, work: &Path, size: Size) -> Result<String> {
+    let dir = work.join("target-down");
+    std::fs::create_dir_all(&dir)?;
+    let database_url = format!("sqlite://{}?mode=rwc", dir.join("coar.db").display());
+    let (proc, addr) = serve(
+        bin,
+        &dir,
+        &database_url,
+        &[
+            ("COAR_WORKERS", "2"),
+            ("COAR_ALLOW_PRIVATE_TARGETS", "true"),
+            ("COAR_RETRY_BASE", "200ms"),
+            ("COAR_MAX_ATTEMPTS", "30"),
+            ("COAR_SEND_TIMEOUT", "5s"),
+        ],
+    )
+    .await?;
+    // The target's port, closed for now: connections are refused.
+    let port = free_port()?;
+    let lanes = ["a", "b", "c"];
+    let template: Value = serde_json::from_slice(&std::fs::read(
+        root.join("fixtures/spec/request-review.json"),
+    )?)?;
+    let mut created: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let total = size.outbound;
+    let down_since = Instant::now();
+    for n in 0..total {
+        let lane = lanes[n as usize % lanes.len()];
+        let mut doc = template.clone();
+        let id = format!("urn:uuid:00000000-0000-4000-8abc-{n:012x}");
+        doc["id"] = json!(id);
+        doc["target"]["inbox"] = json!(format!("http://127.0.0.1:{port}/inbox/{lane}"));
+        let r = request(
+            &addr,
+            "POST",
+            "/api/outbox",
+            &[
+                ("Authorization", &format!("Bearer {ADMIN}")),
+                ("Content-Type", "application/json"),
+            ],
+            &serde_json::to_vec(&doc)?,
+        )
+        .await?;
+        ensure!(
+            r.status == 202,
+            "the outbox answered {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        created.entry(lane.to_owned()).or_default().push(id);
+    }
+    // Down long enough for every lane's head to fail a few times.
+    let down = Duration::from_secs(3);
+    tokio::time::sleep(down.saturating_sub(down_since.elapsed())).await;
+    let (failed_while_down, tried) = outbound_attempts(&addr).await?;
+    ensure!(
+        failed_while_down > 0 && tried <= lanes.len(),
+        "while the target was down, {tried} notifications were tried ({failed_while_down} attempts); only each lane's head should be"
+    );
+
+    // Back: (lane, id, status) of every delivery the target saw.
+    type Seen = Arc<Mutex<Vec<(String, String, u16)>>>;
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    http_sink(
+        listener,
+        Arc::new(move |head, body| {
+            let lane = head
+                .split(' ')
+                .nth(1)
+                .and_then(|p| p.strip_prefix("/inbox/"))
+                .unwrap_or("?")
+                .to_owned();
+            let id = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|d| d["id"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            let first_on_lane = !log.iter().any(|(l, _, _)| *l == lane);
+            let status = if first_on_lane { 503 } else { 201 };
+            log.push((lane, id, status));
+            if status == 503 {
+                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec()
+            } else {
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n".to_vec()
+            }
+        }),
+    );
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(120);
+    loop {
+        let accepted = seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, _, s)| *s == 201)
+            .count() as u64;
+        if accepted >= total {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "only {accepted} of {total} delivered 120 s after the target came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained = back.elapsed();
+    // Let anything that would be sent twice arrive, then check.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (lane, ids) in &created {
+        let accepted: Vec<&String> = seen
+            .iter()
+            .filter(|(l, _, s)| l == lane && *s == 201)
+            .map(|(_, id, _)| id)
+            .collect();
+        ensure!(
+            accepted.len() == ids.len() && accepted.iter().zip(ids).all(|(a, b)| *a == b),
+            "lane {lane}: delivered {} of {}, or out of order: first differences {:?}",
+            accepted.len(),
+            ids.len(),
+            accepted
+                .iter()
+                .zip(ids)
+                .filter(|(a, b)| **a != *b)
+                .take(3)
+                .collect::<Vec<_>>()
+        );
+    }
+    let stats = admin_get(&addr, "/api/stats").await?;
+    ensure!(
+        stats["by_state"]["processed"].as_u64() == Some(total),
+        "not every notification is marked processed: {stats}"
+    );
+    drop(proc);
+    Ok(format!(
+        "{total} notifications on {} lanes; while down, {failed_while_down} attempts, all on the lanes' heads; \
+         after a 503 per lane, all delivered in order of creation, none twice, {drained:.1?} after the target came back",
+        lanes.len()
+    ))
+}
+
+/// How many delivery attempts the outbox has made so far, and on how many notifications.
+async fn outbound_attempts(addr: &str) -> Result<(u64, usize)> {
+    let (mut attempts, mut tried) = (0, 0);
+    for item in all_notifications(addr).await? {
+        let key = item["key"].as_i64().context("no key")?;
+        let detail = admin_get(addr, &format!("/api/notifications/{key}")).await?;
+        let n = detail["attempts"].as_array().map_or(0, Vec::len);
+        attempts += n as u64;
+        tried += usize::from(n > 0);
+    }
+    Ok((attempts, tried))
 }
 
 async fn two_processes(root: &Path, bin: &Path, work: &Path, size: Size) -> Result<Option<String>> {
@@ -653,15 +837,7 @@ async fn two_processes(root: &Path, bin: &Path, work: &Path, size: Size) -> Resu
     // Every notification processed.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let r = request(
-            &addr,
-            "GET",
-            "/api/stats",
-            &[("Authorization", &format!("Bearer {ADMIN}"))],
-            b"",
-        )
-        .await?;
-        let stats: Value = serde_json::from_slice(&r.body)?;
+        let stats = admin_get(&addr, "/api/stats").await?;
         let processed = stats["by_state"]["processed"].as_u64().unwrap_or(0);
         if processed >= size.notifications {
             break;
@@ -687,15 +863,7 @@ async fn two_processes(root: &Path, bin: &Path, work: &Path, size: Size) -> Resu
     let mut workers = std::collections::HashSet::new();
     for item in all_notifications(&addr).await?.iter().step_by(7) {
         let key = item["key"].as_i64().context("no key")?;
-        let r = request(
-            &addr,
-            "GET",
-            &format!("/api/notifications/{key}"),
-            &[("Authorization", &format!("Bearer {ADMIN}"))],
-            b"",
-        )
-        .await?;
-        let detail: Value = serde_json::from_slice(&r.body)?;
+        let detail = admin_get(&addr, &format!("/api/notifications/{key}")).await?;
         for a in detail["attempts"].as_array().into_iter().flatten() {
             // worker-PID-N: the process is what matters.
             if let Some(w) = a["worker"].as_str() {

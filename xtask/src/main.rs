@@ -73,7 +73,8 @@ tasks:
          PostgreSQL with COAR_BENCH_POSTGRES_URL); writes target/bench/report.json
   faults [--large] the server under faults: kill -9 during ingest (every 201 kept byte for
          byte), the hostile corpus in fixtures/hostile (each a 4xx), a never-ending body,
-         thousands of idle connections; --large runs more rounds and connections
+         thousands of idle connections, an outbound target down then back (in order per
+         inbox), two processes on one PostgreSQL; --large runs more rounds and connections
   ci     cargo fmt --check, cargo clippy -D warnings, then every test of the workspace
          (storage tests use COAR_TEST_POSTGRES_URL and COAR_TEST_MYSQL_URL, defaulting to
          {DEFAULT_POSTGRES_URL} and {DEFAULT_MYSQL_URL})"
