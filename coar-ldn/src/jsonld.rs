@@ -57,6 +57,11 @@ pub enum JsonLdError {
     /// The document is JSON but not valid JSON-LD.
     #[error("invalid JSON-LD: {0}")]
     Invalid(String),
+    /// A string that may be used as an IRI percent-encodes octets that are not UTF-8. RFC
+    /// 3987 allows it, but the JSON-LD processor cannot compare such IRIs (it would panic),
+    /// so the document is refused rather than processed.
+    #[error("{0:?} percent-encodes octets that are not UTF-8; such IRIs cannot be processed here")]
+    NonUtf8Iri(String),
     /// A context document given to [`Contexts::register`] is unusable.
     #[error("cannot register context {iri:?}: {message}")]
     BadContext {
@@ -218,8 +223,70 @@ impl Default for Contexts {
 /// Parses JSON into json-ld's value type through serde_json: no source map is built, and
 /// serde_json's recursion limit (128) keeps hostile nesting away from the recursive
 /// JSON-LD algorithms.
+/// Parses JSON for the JSON-LD processor. Every document, context and base it sees goes
+/// through here, so this is where strings it would panic on are refused.
 pub(crate) fn parse(text: &str) -> Result<Value, JsonLdError> {
-    serde_json::from_str(text).map_err(|e| JsonLdError::Json(e.to_string()))
+    let value: Value = serde_json::from_str(text).map_err(|e| JsonLdError::Json(e.to_string()))?;
+    if text.contains('%')
+        && let Some(bad) = first_non_utf8_iri(&value)
+    {
+        return Err(JsonLdError::NonUtf8Iri(bad.to_owned()));
+    }
+    Ok(value)
+}
+
+/// The first string (key or value) that could become an IRI and percent-encodes octets
+/// that are not UTF-8. json-ld's IRI type (through `pct-str` 2) hashes IRIs by their
+/// decoded characters and panics on such octets; any string without whitespace may become
+/// an IRI (as an `@id`, a `@type`, a term under `@vocab`, a relative reference).
+fn first_non_utf8_iri(value: &Value) -> Option<&str> {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if percent_decodes_to_non_utf8(s) => return Some(s),
+            Value::Array(items) => stack.extend(items.iter()),
+            Value::Object(map) => {
+                for entry in map.iter() {
+                    if percent_decodes_to_non_utf8(&entry.key) {
+                        return Some(&entry.key);
+                    }
+                    stack.push(&entry.value);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether `s` could be an IRI (no whitespace) whose well-formed `%XX` escapes decode to
+/// bytes that are not UTF-8. Malformed escapes are left alone: such a string is no IRI.
+pub(crate) fn percent_decodes_to_non_utf8(s: &str) -> bool {
+    if !s.contains('%') || s.contains(char::is_whitespace) {
+        return false;
+    }
+    let bytes = s.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let byte = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                decoded.push(u8::try_from(byte).unwrap_or(0));
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_err()
 }
 
 /// Runs a future that never waits on I/O (the loader is in memory) to completion.
@@ -346,6 +413,9 @@ impl Contexts {
     ) -> Result<ExpandedDocument, JsonLdError> {
         let base = base
             .map(|b| {
+                if percent_decodes_to_non_utf8(b) {
+                    return Err(JsonLdError::NonUtf8Iri(b.to_owned()));
+                }
                 IriBuf::new(b.to_owned())
                     .map_err(|e| JsonLdError::Invalid(format!("base IRI {b:?}: {e}")))
             })

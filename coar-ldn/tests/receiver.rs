@@ -240,3 +240,52 @@ fn application_json_is_read_as_json_ld() {
     assert_eq!(got.format, BodyFormat::JsonLd);
     assert!(got.dataset.len() > 10);
 }
+
+/// Found by `cargo xtask fuzz`: json-ld's IRI type panics when it hashes an IRI whose
+/// percent-escapes decode to bytes that are not UTF-8. Such documents are refused with an
+/// error naming the string; escapes of UTF-8 and strings that cannot be IRIs still pass.
+#[test]
+fn iris_percent_encoding_non_utf8_octets_are_refused_not_a_panic() {
+    let r = receiver();
+    let as_ctx = "https://www.w3.org/ns/activitystreams";
+    for (content_type, body, culprit) in [
+        (
+            "application/ld+json",
+            format!(r#"{{"@context":"{as_ctx}","id":"https://example.org/a%85b","type":"Offer"}}"#),
+            "https://example.org/a%85b",
+        ),
+        (
+            "application/ld+json",
+            format!(r#"{{"@context":"{as_ctx}","id":"urn:x","type":"Offer","object":{{"id":"x%FF"}}}}"#),
+            "x%FF",
+        ),
+        (
+            "application/ld+json",
+            r#"{"@context":{"@vocab":"https://x.org/%c3/"},"id":"https://example.org/a","type":"Offer"}"#.to_owned(),
+            "https://x.org/%c3/",
+        ),
+        (
+            "application/ld+json",
+            format!(r#"{{"@context":"{as_ctx}","id":"urn:x","type":"Offer","%e9t%e9":"1"}}"#),
+            "%e9t%e9",
+        ),
+        (
+            "text/turtle",
+            "<https://example.org/a%85b> a <https://www.w3.org/ns/activitystreams#Offer> .".to_owned(),
+            "https://example.org/a%85b",
+        ),
+    ] {
+        let err = r
+            .receive(Some(content_type), body.as_bytes(), None)
+            .expect_err(&body);
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert!(err.to_string().contains(culprit), "{err} names {culprit}");
+    }
+    // UTF-8 escapes, malformed escapes and text are fine.
+    let ok = format!(
+        r#"{{"@context":"{as_ctx}","id":"https://example.org/caf%C3%A9","type":"Offer",
+            "summary":"50 %ff of it","name":"100%zz"}}"#
+    );
+    r.receive(Some("application/ld+json"), ok.as_bytes(), None)
+        .unwrap();
+}

@@ -36,6 +36,7 @@ use coar_ldn::{Contexts, Receiver, ReceiverConfig};
 use coar_store::{Direction, Store};
 use tokio::net::TcpListener;
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
@@ -206,6 +207,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/metrics", get(metrics_text))
         .merge(dashboard::routes())
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(cors))
@@ -217,6 +219,23 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(app)
+}
+
+/// A handler panicked (a bug, never the client's fault): log it and answer 500 with problem
+/// details rather than dropping the connection. Nothing was stored, as storing comes last.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    problem::Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "the server failed on this request; the failure is logged",
+    )
+    .into_response()
 }
 
 async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {

@@ -709,3 +709,61 @@ server_test!(options_discovery_health_metrics_and_private_inbox, |url| {
     assert!(r.headers().contains_key("x-request-id"));
     s.stop().await;
 });
+
+/// The content types of the fuzz target's encoding (`fixtures/fuzz/README.md`).
+const FUZZ_CONTENT_TYPES: [Option<&str>; 6] = [
+    Some("application/ld+json"),
+    Some("application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\""),
+    Some("text/turtle"),
+    Some("application/json"),
+    Some("text/plain"),
+    None,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_input_the_fuzzer_broke_gets_an_answer() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let s = start(&db.url, &[]).await;
+    let mut files: Vec<_> = std::fs::read_dir(fixture_path("fuzz/inbound"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "the regression inputs are missing");
+    for file in files {
+        let data = std::fs::read(&file).unwrap();
+        let Some((&selector, body)) = data.split_first() else {
+            continue;
+        };
+        let mut request = s.client.post(s.url("/inbox")).body(body.to_vec());
+        if let Some(ct) = FUZZ_CONTENT_TYPES[usize::from(selector) % FUZZ_CONTENT_TYPES.len()] {
+            request = request.header(header::CONTENT_TYPE, ct);
+        }
+        let r = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: no answer: {e}", file.display()));
+        let status = r.status();
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "{}: {status}",
+            file.display()
+        );
+        if status.is_client_error() {
+            assert_eq!(
+                r.headers()[header::CONTENT_TYPE],
+                "application/problem+json"
+            );
+            let problem: Value = r.json().await.unwrap();
+            assert!(
+                problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "{}: {problem}",
+                file.display()
+            );
+        }
+        let health = s.client.get(s.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+    s.stop().await;
+    common::db::drop_db(db).await;
+}

@@ -2,9 +2,11 @@
 //!
 //! - `ci`: the one gate. `cargo fmt --check`, `cargo clippy -D warnings`, then every test of
 //!   the workspace, with the storage tests pointed at the local PostgreSQL and MariaDB, then
-//!   the fault suite at its small size.
+//!   the fault suite at its small size, then the fuzz target over its seeds (when a nightly
+//!   toolchain is installed).
 //! - `bench`: measured speed and memory (`bench.rs`).
 //! - `faults`: the server under faults (`faults.rs`).
+//! - `fuzz`: the inbound fuzz target under libFuzzer (`fuzz.rs`).
 //!
 //! This is a developer tool: nothing in the product depends on it.
 
@@ -20,6 +22,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod faults;
+mod fuzz;
 
 /// PostgreSQL on the project's development and CI machines (trust auth).
 pub(crate) const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -53,6 +56,19 @@ fn run() -> Result<()> {
             println!("{passed} passed, 0 failed");
             Ok(())
         }
+        Some("fuzz") => {
+            let mode = if args.iter().any(|a| a == "--replay") {
+                fuzz::Mode::Replay
+            } else {
+                fuzz::Mode::Seconds(
+                    args.iter()
+                        .find_map(|a| a.strip_prefix("--seconds="))
+                        .map_or(Ok(300), str::parse)
+                        .context("--seconds=N")?,
+                )
+            };
+            fuzz::fuzz(&workspace_root(), mode)
+        }
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
             Ok(())
@@ -75,9 +91,11 @@ tasks:
          byte), the hostile corpus in fixtures/hostile (each a 4xx), a never-ending body,
          thousands of idle connections, an outbound target down then back (in order per
          inbox), two processes on one PostgreSQL; --large runs more rounds and connections
+  fuzz   [--seconds=N | --replay] the inbound fuzz target (cargo +nightly fuzz), seeded with
+         the spec payloads and fixtures/fuzz; N defaults to 300; --replay runs each seed once
   ci     cargo fmt --check, cargo clippy -D warnings, then every test of the workspace
          (storage tests use COAR_TEST_POSTGRES_URL and COAR_TEST_MYSQL_URL, defaulting to
-         {DEFAULT_POSTGRES_URL} and {DEFAULT_MYSQL_URL})"
+         {DEFAULT_POSTGRES_URL} and {DEFAULT_MYSQL_URL}), the fault suite, fuzz --replay"
     );
 }
 
@@ -120,6 +138,21 @@ fn ci() -> Result<()> {
             println!("{} passed, {} failed", totals.passed, totals.failed + 1);
             return Err(e.context("cargo xtask faults"));
         }
+    }
+    println!("$ cargo xtask fuzz --replay");
+    if fuzz::nightly_available(&root) {
+        match fuzz::fuzz(&root, fuzz::Mode::Replay) {
+            Ok(()) => totals.passed += 1,
+            Err(e) => {
+                println!("{} passed, {} failed", totals.passed, totals.failed + 1);
+                return Err(e.context("cargo xtask fuzz --replay"));
+            }
+        }
+    } else if env::var_os("CI").is_some() {
+        println!("{} passed, {} failed", totals.passed, totals.failed + 1);
+        bail!("cargo xtask fuzz --replay: no nightly toolchain, and CI is set");
+    } else {
+        println!("fuzz --replay: SKIPPED (no nightly toolchain)");
     }
     println!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     // One closing line for the whole run, whatever the last test binary printed.
