@@ -118,6 +118,10 @@ pub struct Config {
     pub migrate: bool,
     /// Connection pool size (default 8; SQLite still has one writer at a time).
     pub max_connections: u32,
+    /// How long [`Store::service_by_id`] may answer from memory (default 2 s; zero turns
+    /// the cache off). Changes made through this `Store` (or its clones) are seen at once;
+    /// changes made by another process on the same database, within this time.
+    pub service_cache_ttl: Duration,
 }
 
 impl Config {
@@ -129,6 +133,7 @@ impl Config {
             lease: Duration::from_secs(300),
             migrate: true,
             max_connections: 8,
+            service_cache_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -140,6 +145,7 @@ pub struct Store {
     backend: Backend,
     policy: QueuePolicy,
     lease: Duration,
+    services: std::sync::Arc<services::ServiceCache>,
 }
 
 impl Store {
@@ -182,6 +188,7 @@ impl Store {
             backend,
             policy: config.policy,
             lease: config.lease,
+            services: std::sync::Arc::new(services::ServiceCache::new(config.service_cache_ttl)),
         };
         if config.migrate {
             store.migrate().await?;

@@ -1,5 +1,11 @@
 //! The service registry: the peers we know and trust.
 
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
 use chrono::Utc;
 use coar_model::Pattern;
 use sea_orm::{
@@ -189,6 +195,71 @@ fn hashes(tokens: &[String]) -> String {
     .unwrap_or_else(|_| "[]".into())
 }
 
+/// Services recently looked up by id (the inbox asks once per request), with a generation
+/// so that a lookup racing a change never caches what the change replaced.
+#[derive(Debug)]
+pub(crate) struct ServiceCache {
+    ttl: Duration,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    generation: u64,
+    entries: HashMap<String, (Instant, Option<Service>)>,
+}
+
+/// The most ids remembered (unknown senders included); past it, expired entries go, and
+/// if none had expired, all.
+const CACHE_CAPACITY: usize = 4096;
+
+impl ServiceCache {
+    pub(crate) fn new(ttl: Duration) -> ServiceCache {
+        ServiceCache {
+            ttl,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh entry, or the generation to store a looked-up one under.
+    fn get(&self, hash: &str) -> Result<Option<Service>, u64> {
+        let inner = self.lock();
+        match inner.entries.get(hash) {
+            Some((at, service)) if at.elapsed() < self.ttl => Ok(service.clone()),
+            _ => Err(inner.generation),
+        }
+    }
+
+    fn put(&self, hash: String, service: Option<Service>, generation: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return; // the registry changed while this was read
+        }
+        if inner.entries.len() >= CACHE_CAPACITY {
+            let ttl = self.ttl;
+            inner.entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if inner.entries.len() >= CACHE_CAPACITY {
+                inner.entries.clear();
+            }
+        }
+        inner.entries.insert(hash, (Instant::now(), service));
+    }
+
+    /// Forgets everything: the registry changed.
+    fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.clear();
+    }
+}
+
 impl Store {
     /// Registers a service. Its id must not be registered already.
     pub async fn add_service(&self, input: &ServiceInput) -> Result<Service, StoreError> {
@@ -208,11 +279,13 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        model
+        let added = model
             .insert(&self.db)
             .await
             .map(Service::from)
-            .map_err(|e| already_registered(e, &input.id))
+            .map_err(|e| already_registered(e, &input.id));
+        self.services.clear();
+        added
     }
 
     /// Replaces a service's settings (tokens only when `input.tokens` is given).
@@ -239,11 +312,13 @@ impl Store {
             model.token_hashes = Set(hashes(tokens));
         }
         model.updated_at = Set(to_micros(Utc::now()));
-        model
+        let updated = model
             .update(&self.db)
             .await
             .map(Service::from)
-            .map_err(|e| already_registered(e, &input.id))
+            .map_err(|e| already_registered(e, &input.id));
+        self.services.clear();
+        updated
     }
 
     /// Enables or disables a service.
@@ -259,16 +334,16 @@ impl Store {
         let mut model: service::ActiveModel = current.into();
         model.enabled = Set(enabled);
         model.updated_at = Set(to_micros(Utc::now()));
-        Ok(model.update(&self.db).await?.into())
+        let updated = model.update(&self.db).await;
+        self.services.clear();
+        Ok(updated?.into())
     }
 
     /// Removes a service; false when there was none.
     pub async fn remove_service(&self, key: i64) -> Result<bool, StoreError> {
-        Ok(service::Entity::delete_by_id(key)
-            .exec(&self.db)
-            .await?
-            .rows_affected
-            == 1)
+        let removed = service::Entity::delete_by_id(key).exec(&self.db).await;
+        self.services.clear();
+        Ok(removed?.rows_affected == 1)
     }
 
     /// One service by key.
@@ -279,13 +354,22 @@ impl Store {
             .map(Service::from))
     }
 
-    /// The service registered under this id URI.
+    /// The service registered under this id URI. Answered from memory for up to
+    /// [`Config::service_cache_ttl`](crate::Config::service_cache_ttl) (unknown ids too),
+    /// since the inbox asks on every request.
     pub async fn service_by_id(&self, id: &str) -> Result<Option<Service>, StoreError> {
-        Ok(service::Entity::find()
-            .filter(service::Column::ServiceUriHash.eq(sha256_hex(id.as_bytes())))
+        let hash = sha256_hex(id.as_bytes());
+        let generation = match self.services.get(&hash) {
+            Ok(cached) => return Ok(cached),
+            Err(generation) => generation,
+        };
+        let service = service::Entity::find()
+            .filter(service::Column::ServiceUriHash.eq(hash.clone()))
             .one(&self.db)
             .await?
-            .map(Service::from))
+            .map(Service::from);
+        self.services.put(hash, service.clone(), generation);
+        Ok(service)
     }
 
     /// Every service, by name.

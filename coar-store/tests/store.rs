@@ -1133,3 +1133,51 @@ store_test!(concurrent_claimers_keep_each_lane_in_order, |db| {
     }
     other.close().await.unwrap();
 });
+
+store_test!(
+    service_lookups_are_cached_but_never_stale_after_a_local_change,
+    |db| {
+        let with_ttl = |ttl_ms| {
+            let mut c = coar_store::Config::new(&db.url);
+            c.service_cache_ttl = std::time::Duration::from_millis(ttl_ms);
+            coar_store::Store::open_with(c)
+        };
+        let here = with_ttl(2000).await.unwrap();
+        let elsewhere = with_ttl(0).await.unwrap();
+        let id = "https://cached.example/system";
+        // An unknown sender is remembered as unknown, and forgotten when it is registered here.
+        assert_eq!(here.service_by_id(id).await.unwrap(), None);
+        let input = ServiceInput {
+            name: "Cached".into(),
+            id: id.into(),
+            inbox: None,
+            enabled: true,
+            inbound_patterns: Vec::new(),
+            outbound_patterns: Vec::new(),
+            cidrs: Vec::new(),
+            tokens: None,
+        };
+        let added = here.add_service(&input).await.unwrap();
+        assert!(here.service_by_id(id).await.unwrap().unwrap().enabled);
+        // A change through this store is seen at once.
+        here.set_service_enabled(added.key, false).await.unwrap();
+        assert!(!here.service_by_id(id).await.unwrap().unwrap().enabled);
+        // A change by another process is seen once the entry expires, not before.
+        elsewhere
+            .set_service_enabled(added.key, true)
+            .await
+            .unwrap();
+        assert!(
+            !here.service_by_id(id).await.unwrap().unwrap().enabled,
+            "not cached"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert!(here.service_by_id(id).await.unwrap().unwrap().enabled);
+        // Without a cache, every lookup reads the database.
+        here.remove_service(added.key).await.unwrap();
+        assert_eq!(elsewhere.service_by_id(id).await.unwrap(), None);
+        assert_eq!(here.service_by_id(id).await.unwrap(), None);
+        here.close().await.unwrap();
+        elsewhere.close().await.unwrap();
+    }
+);
