@@ -34,4 +34,4 @@ pub use inbox::Listing;
 pub use jsonld::{Contexts, Fetch, FetchLimits, JsonLdError};
 pub use link::{LDP_CONSTRAINED_BY, LDP_INBOX, Link, inbox_link_header, parse_link_header};
 pub use rdf::{Dataset, RdfError};
-pub use receiver::{ReceiveError, Received, Receiver, ReceiverConfig};
+pub use receiver::{Checked, ReceiveError, Received, Receiver, ReceiverConfig};

@@ -33,6 +33,16 @@ impl Default for ReceiverConfig {
     }
 }
 
+/// A notification [`Receiver::check`] accepted: what an inbox needs to store it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    /// How it was read.
+    pub format: BodyFormat,
+    /// The notification as JSON-LD: the body itself for JSON-LD, the compacted (or
+    /// expanded) conversion for Turtle.
+    pub json: Value,
+}
+
 /// A notification the receiver accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Received {
@@ -181,6 +191,38 @@ impl Receiver {
         body: &[u8],
         base: Option<&str>,
     ) -> Result<Received, ReceiveError> {
+        match self.read(content_type, body, base, true)? {
+            (checked, Some(dataset)) => Ok(Received {
+                original: body.to_vec(),
+                format: checked.format,
+                json: checked.json,
+                dataset,
+            }),
+            (_, None) => unreachable!("read builds the dataset when asked"),
+        }
+    }
+
+    /// [`receive`](Self::receive) without the RDF dataset, which is what an inbox needs to
+    /// accept a notification: a JSON-LD body is still expanded with the registered contexts
+    /// (so it is refused exactly when `receive` would refuse it), but not turned into RDF,
+    /// which costs about as much again.
+    pub fn check(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        base: Option<&str>,
+    ) -> Result<Checked, ReceiveError> {
+        self.read(content_type, body, base, false)
+            .map(|(checked, _)| checked)
+    }
+
+    fn read(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        base: Option<&str>,
+        dataset: bool,
+    ) -> Result<(Checked, Option<Dataset>), ReceiveError> {
         let format = content_type.and_then(body_format).ok_or_else(|| {
             ReceiveError::UnsupportedMediaType {
                 found: content_type.map(str::to_owned),
@@ -193,12 +235,18 @@ impl Receiver {
             });
         }
         match format {
-            BodyFormat::JsonLd => self.json_ld(body),
-            BodyFormat::Turtle => self.turtle(body, base),
+            BodyFormat::JsonLd => self.json_ld(body, dataset),
+            BodyFormat::Turtle => self
+                .turtle(body, base)
+                .map(|(checked, dataset)| (checked, Some(dataset))),
         }
     }
 
-    fn json_ld(&self, body: &[u8]) -> Result<Received, ReceiveError> {
+    fn json_ld(
+        &self,
+        body: &[u8],
+        want_dataset: bool,
+    ) -> Result<(Checked, Option<Dataset>), ReceiveError> {
         // serde_json first: exact positions in errors, and a recursion limit that keeps the
         // JSON-LD parser (which recurses) away from hostile nesting.
         let json: Value = serde_json::from_slice(body).map_err(|e| {
@@ -234,16 +282,20 @@ impl Receiver {
         // serde_json accepted it, so it is UTF-8.
         let text =
             std::str::from_utf8(body).map_err(|e| ReceiveError::InvalidJsonLd(e.to_string()))?;
-        let dataset = self.contexts.to_dataset(text)?;
-        Ok(Received {
-            original: body.to_vec(),
+        let dataset = if want_dataset {
+            Some(self.contexts.to_dataset(text)?)
+        } else {
+            self.contexts.expand(text)?;
+            None
+        };
+        let checked = Checked {
             format: BodyFormat::JsonLd,
             json,
-            dataset,
-        })
+        };
+        Ok((checked, dataset))
     }
 
-    fn turtle(&self, body: &[u8], base: Option<&str>) -> Result<Received, ReceiveError> {
+    fn turtle(&self, body: &[u8], base: Option<&str>) -> Result<(Checked, Dataset), ReceiveError> {
         let text = std::str::from_utf8(body)
             .map_err(|e| ReceiveError::InvalidTurtle(format!("not UTF-8: {e}")))?;
         let dataset = Dataset::parse_turtle(text, base)
@@ -258,11 +310,10 @@ impl Receiver {
             Some(context) => self.contexts.compact(&expanded, context)?,
             None => expanded,
         };
-        Ok(Received {
-            original: body.to_vec(),
+        let checked = Checked {
             format: BodyFormat::Turtle,
             json,
-            dataset,
-        })
+        };
+        Ok((checked, dataset))
     }
 }

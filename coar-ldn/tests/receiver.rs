@@ -289,3 +289,59 @@ fn iris_percent_encoding_non_utf8_octets_are_refused_not_a_panic() {
     r.receive(Some("application/ld+json"), ok.as_bytes(), None)
         .unwrap();
 }
+
+/// `check` (what an inbox calls) accepts and refuses exactly what `receive` does, and reads
+/// the same JSON: on every spec payload, its Turtle form, and documents that are refused.
+#[test]
+fn check_agrees_with_receive() {
+    let r = receiver();
+    let mut cases: Vec<(String, &str, Vec<u8>)> = Vec::new();
+    for (name, bytes) in fixtures() {
+        let turtle = r
+            .receive(Some(PROFILE), &bytes, None)
+            .unwrap()
+            .dataset
+            .serialize(RdfFormat::Turtle)
+            .unwrap();
+        cases.push((
+            format!("{name} as Turtle"),
+            "text/turtle",
+            turtle.into_bytes(),
+        ));
+        cases.push((name, PROFILE, bytes));
+    }
+    for bad in [
+        r#"{"@context":"https://unknown.example/ctx","id":"urn:x","type":"Offer"}"#,
+        r#"{"@context":{"@vocab":5},"id":"urn:x"}"#,
+        r#"{"@context":"https://www.w3.org/ns/activitystreams","@id":{"x":1}}"#,
+        r#"[1,2]"#,
+        r#"{"id":"#,
+    ] {
+        cases.push((
+            bad.to_owned(),
+            "application/ld+json",
+            bad.as_bytes().to_vec(),
+        ));
+    }
+    cases.push(("text".into(), "text/plain", b"{}".to_vec()));
+    let mut refused = 0;
+    for (name, content_type, body) in cases {
+        let full = r.receive(Some(content_type), &body, None);
+        let checked = r.check(Some(content_type), &body, None);
+        match (full, checked) {
+            (Ok(full), Ok(checked)) => {
+                assert_eq!(
+                    (full.format, full.json),
+                    (checked.format, checked.json),
+                    "{name}"
+                );
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!(a, b, "{name}");
+                refused += 1;
+            }
+            (a, b) => panic!("{name}: receive {:?} but check {:?}", a.err(), b.err()),
+        }
+    }
+    assert_eq!(refused, 6);
+}

@@ -96,9 +96,9 @@ async fn receive(
         .map_err(|_| (none(), too_large()))?;
     let received = app
         .receiver
-        .receive(content_type, &bytes, None)
+        .check(content_type, &bytes, None)
         .map_err(|e| (none(), Problem::from(e)))?;
-    let notification = Notification::from_value(received.json.clone()).map_err(|e| {
+    let notification = Notification::from_value(received.json).map_err(|e| {
         (
             none(),
             Problem::new(

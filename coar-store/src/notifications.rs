@@ -5,8 +5,8 @@ use coar_model::Notification;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::NotSet,
-    ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, TransactionTrait, TryIntoModel,
     sea_query::{Expr, Query},
 };
 
@@ -271,6 +271,8 @@ impl Store {
                 fresh.push(p);
             }
         }
+        let by_key: std::collections::HashMap<&str, &Prepared> =
+            fresh.iter().map(|p| (p.key.as_str(), *p)).collect();
         let mut inserted_keys = std::collections::HashSet::new();
         if !fresh.is_empty() {
             let rows: Vec<notification::Model> = if self.backend == crate::Backend::MySql {
@@ -281,15 +283,35 @@ impl Store {
                 }
                 rows
             } else {
-                notification::Entity::insert_many(fresh.iter().map(|p| p.model.clone()))
-                    .exec_with_returning(&txn)
-                    .await?
+                // Only the keys come back (not the bodies just sent); rows are matched to
+                // their notification by dedup key, as RETURNING promises no order.
+                use notification::Column as C;
+                let mut insert =
+                    notification::Entity::insert_many(fresh.iter().map(|p| p.model.clone()));
+                let statement = insert
+                    .query()
+                    .returning(Query::returning().columns([C::Id, C::DedupKey]))
+                    .to_owned();
+                let mut rows = Vec::with_capacity(fresh.len());
+                for returned in txn.query_all(&statement).await? {
+                    let id: i64 = returned.try_get("", "id")?;
+                    let key: String = returned.try_get("", "dedup_key")?;
+                    let p = by_key.get(key.as_str()).ok_or(StoreError::Unavailable(
+                        "a batched row came back unrecognised".into(),
+                    ))?;
+                    let mut model = p.model.clone();
+                    model.id = Set(id);
+                    rows.push(model.try_into_model()?);
+                }
+                rows
             };
             let mut links = Vec::new();
             for row in rows {
-                let p = fresh.iter().find(|p| p.key == row.dedup_key).ok_or(
-                    StoreError::Unavailable("a batched row came back unrecognised".into()),
-                )?;
+                let p = by_key
+                    .get(row.dedup_key.as_str())
+                    .ok_or(StoreError::Unavailable(
+                        "a batched row came back unrecognised".into(),
+                    ))?;
                 links.extend(p.links.iter().map(|(role, uri)| link::ActiveModel {
                     id: NotSet,
                     notification: Set(row.id),

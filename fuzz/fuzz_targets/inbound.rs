@@ -4,9 +4,9 @@
 //!
 //! Input: one byte that picks the `Content-Type`, then the body (the encoding of
 //! `fixtures/fuzz/`, which `cargo xtask fuzz` seeds with the specification's payloads).
-//! Beyond "never panics", each input checks the invariants the server relies on:
-//! a notification serializes back to exactly the JSON it was read from, and validation
-//! is deterministic.
+//! Beyond "never panics", each input checks the invariants the server relies on: the
+//! inbox's `check` agrees with `receive`, a notification serializes back to exactly the
+//! JSON it was read from, and validation is deterministic.
 
 #![no_main]
 
@@ -50,7 +50,16 @@ fuzz_target!(|data: &[u8]| {
     let content_type = CONTENT_TYPES[usize::from(selector) % CONTENT_TYPES.len()];
     // What the workers do with a stored body: parse it on its own. Never panics.
     let direct = Notification::from_slice(body);
-    let Ok(received) = RECEIVER.receive(content_type, body, Some("https://inbox.example/")) else {
+    let base = Some("https://inbox.example/");
+    // The inbox's `check` refuses and reads exactly as `receive` does.
+    let checked = RECEIVER.check(content_type, body, base);
+    let received = RECEIVER.receive(content_type, body, base);
+    match (&received, &checked) {
+        (Ok(r), Ok(c)) => assert_eq!((r.format, &r.json), (c.format, &c.json)),
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        _ => panic!("receive and check disagree: {received:?} / {checked:?}"),
+    }
+    let Ok(received) = received else {
         return;
     };
     let Ok(notification) = Notification::from_value(received.json.clone()) else {
