@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::NotSet,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, TransactionTrait, TryIntoModel,
+    QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, TryIntoModel,
     sea_query::{Expr, Query},
 };
 
@@ -203,7 +203,7 @@ impl Store {
         if let Some(existing) = self.by_dedup_key(&prepared.key).await? {
             return self.resolve_duplicate(existing, &prepared.sha);
         }
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         match write(&txn, &prepared).await {
             Ok(inserted) => {
                 txn.commit().await?;
@@ -252,7 +252,7 @@ impl Store {
         batch: &[NewNotification<'_>],
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
         let prepared: Vec<Prepared> = batch.iter().map(prepare).collect();
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         // One query finds what was stored before.
         let keys: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
         let mut known: std::collections::HashMap<String, notification::Model> =

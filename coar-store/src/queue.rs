@@ -1,15 +1,16 @@
 //! The durable queue: claiming with leases, completing, failing with backoff, replaying.
 //!
 //! Claiming is atomic with many workers in many processes: `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL and MariaDB, a single `UPDATE … WHERE id IN (SELECT … LIMIT n)` statement on
-//! SQLite (one writer at a time). A claim holds a lease; a worker that dies lets its lease
+//! PostgreSQL and MariaDB; on SQLite the claim takes the database's write lock before it
+//! reads (one writer at a time). Due rows are found per state in index order, so a claim
+//! costs the same with ten or a million notifications waiting. A claim holds a lease; a worker that dies lets its lease
 //! expire and the notification becomes claimable again, its attempt recorded as abandoned.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::NotSet,
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Alias, DynIden, Expr, Func, IntoIden, LockBehavior, LockType, Query, SimpleExpr},
 };
 
@@ -75,26 +76,31 @@ pub struct Delivery {
 /// The states in which a notification still waits for (or is in) its turn.
 const PENDING: [State; 3] = [State::Queued, State::RetryScheduled, State::Processing];
 
-fn claimable(direction: Direction, now: i64) -> Condition {
+/// The ways a notification can be due, each one an index range (`state, direction, id`):
+/// queued; a retry whose time has come; processing under a lease that has run out.
+fn due_branches(direction: Direction, now: i64) -> [Condition; 3] {
     use notification::Column as C;
-    let mut due = Condition::all();
-    if direction == Direction::Outbound {
-        due = due.add(first_in_lane());
-    }
-    due.add(C::Direction.eq(direction.as_str())).add(
-        Condition::any()
-            .add(C::State.eq(State::Queued.as_str()))
-            .add(
-                Condition::all()
-                    .add(C::State.eq(State::RetryScheduled.as_str()))
-                    .add(C::NextAttemptAt.lte(now)),
-            )
-            .add(
-                Condition::all()
-                    .add(C::State.eq(State::Processing.as_str()))
-                    .add(C::LeaseUntil.lt(now)),
-            ),
-    )
+    let branch = |state: State| {
+        let mut cond = Condition::all()
+            .add(C::State.eq(state.as_str()))
+            .add(C::Direction.eq(direction.as_str()));
+        if direction == Direction::Outbound {
+            cond = cond.add(first_in_lane());
+        }
+        cond
+    };
+    [
+        branch(State::Queued),
+        branch(State::RetryScheduled).add(C::NextAttemptAt.lte(now)),
+        branch(State::Processing).add(C::LeaseUntil.lt(now)),
+    ]
+}
+
+/// Any of [`due_branches`]: what a claim re-checks as it takes the rows.
+fn claimable(direction: Direction, now: i64) -> Condition {
+    due_branches(direction, now)
+        .into_iter()
+        .fold(Condition::any(), Condition::add)
 }
 
 /// Outbound notifications to one target form a lane and are delivered one at a time, in
@@ -165,7 +171,7 @@ impl Store {
         let lease_until =
             now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(5));
         let lease_us = to_micros(lease_until);
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         let set_claimed = |ids: Condition| {
             notification::Entity::update_many()
                 .col_expr(C::State, Expr::value(State::Processing.as_str()))
@@ -175,47 +181,53 @@ impl Store {
                 .col_expr(C::UpdatedAt, Expr::value(now_us))
                 .filter(ids)
         };
-        let ids: Vec<i64> = match self.backend {
-            Backend::Postgres | Backend::MySql => {
-                let ids: Vec<i64> = notification::Entity::find()
-                    .select_only()
-                    .column(C::Id)
-                    .filter(claimable(direction, now_us))
-                    .order_by_asc(C::Id)
-                    .limit(limit)
-                    .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                    .into_tuple()
-                    .all(&txn)
-                    .await?;
-                if !ids.is_empty() {
-                    set_claimed(Condition::all().add(C::Id.is_in(ids.clone())))
-                        .exec(&txn)
-                        .await?;
-                }
-                ids
+        if self.backend == Backend::Sqlite {
+            // Take SQLite's write lock before reading (a write that changes nothing), so
+            // that no other process can claim between the reads below and the update.
+            notification::Entity::update_many()
+                .col_expr(C::Id, Expr::col(C::Id))
+                .filter(Expr::val(1).eq(0))
+                .exec(&txn)
+                .await?;
+        }
+        // The oldest `limit` due rows: up to `limit` from each branch, each read in index
+        // order (one query with OR would sort the whole backlog each time), then merged.
+        let mut due: Vec<i64> = Vec::new();
+        for branch in due_branches(direction, now_us) {
+            let mut select = notification::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .filter(branch)
+                .order_by_asc(C::Id)
+                .limit(limit);
+            if self.backend != Backend::Sqlite {
+                select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
             }
-            Backend::Sqlite => {
-                // One statement: SQLite runs it under its single write lock.
-                let due = Query::select()
-                    .column(C::Id)
-                    .from(notification::Entity)
-                    .cond_where(claimable(direction, now_us))
-                    .order_by(C::Id, sea_orm::Order::Asc)
-                    .limit(limit)
-                    .to_owned();
-                set_claimed(Condition::all().add(C::Id.in_subquery(due)))
-                    .exec(&txn)
-                    .await?;
-                notification::Entity::find()
-                    .select_only()
-                    .column(C::Id)
-                    .filter(C::LeaseOwner.eq(token.clone()))
-                    .order_by_asc(C::Id)
-                    .into_tuple()
-                    .all(&txn)
-                    .await?
-            }
-        };
+            due.extend(select.into_tuple::<i64>().all(&txn).await?);
+        }
+        due.sort_unstable();
+        due.dedup();
+        due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        if due.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        set_claimed(
+            Condition::all()
+                .add(C::Id.is_in(due.clone()))
+                .add(claimable(direction, now_us)),
+        )
+        .exec(&txn)
+        .await?;
+        let ids: Vec<i64> = notification::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(C::Id.is_in(due))
+            .filter(C::LeaseOwner.eq(token.clone()))
+            .order_by_asc(C::Id)
+            .into_tuple()
+            .all(&txn)
+            .await?;
         if ids.is_empty() {
             txn.commit().await?;
             return Ok(Vec::new());
@@ -283,7 +295,7 @@ impl Store {
         delivery: Option<Delivery>,
     ) -> Result<(), StoreError> {
         let now = to_micros(Utc::now());
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         self.finish(&txn, claim, State::Processed, None, None, now)
             .await?;
         self.finish_attempt(&txn, claim, "succeeded", None, delivery, now)
@@ -328,7 +340,7 @@ impl Store {
             (State::RetryScheduled, Some(to_micros(next)))
         };
         let now_us = to_micros(now);
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         self.finish(&txn, claim, state, next, Some(&failure.message), now_us)
             .await?;
         self.finish_attempt(
@@ -353,7 +365,7 @@ impl Store {
     async fn release_once(&self, claim: &Claim) -> Result<(), StoreError> {
         use notification::Column as C;
         let now = to_micros(Utc::now());
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         let result = notification::Entity::update_many()
             .col_expr(C::State, Expr::value(State::Queued.as_str()))
             .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
