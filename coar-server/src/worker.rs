@@ -104,6 +104,19 @@ impl Pipeline {
 /// How often an idle worker looks for work.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How many notifications of each direction a worker claims at once. Their successes are
+/// recorded together, in one transaction, after the batch.
+const BATCH: u64 = 8;
+
+/// Records a batch's successes (a failure is recorded as it happens, with its backoff).
+async fn complete(app: &App, done: &[(&Claim, Option<Delivery>)]) {
+    for ((claim, _), result) in done.iter().zip(app.store.complete_many(done).await) {
+        if let Err(e) = result {
+            tracing::warn!(key = claim.record.key, error = %e, "done, but could not mark it");
+        }
+    }
+}
+
 /// Starts `count` workers; they stop when `stop` turns true, after finishing what they hold.
 pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
     let mut set = JoinSet::new();
@@ -119,21 +132,29 @@ pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSe
 pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let mut busy = false;
-        match app.store.claim(Direction::Inbound, &name, 4).await {
+        match app.store.claim(Direction::Inbound, &name, BATCH).await {
             Ok(claims) => {
                 busy |= !claims.is_empty();
-                for claim in claims {
-                    process(&app, claim).await;
+                let mut done = Vec::new();
+                for claim in &claims {
+                    if process(&app, claim).await {
+                        done.push((claim, None));
+                    }
                 }
+                complete(&app, &done).await;
             }
             Err(e) => tracing::error!(error = %e, "claiming inbound notifications failed"),
         }
-        match app.store.claim(Direction::Outbound, &name, 4).await {
+        match app.store.claim(Direction::Outbound, &name, BATCH).await {
             Ok(claims) => {
                 busy |= !claims.is_empty();
-                for claim in claims {
-                    deliver(&app, claim).await;
+                let mut done = Vec::new();
+                for claim in &claims {
+                    if let Some(delivery) = deliver(&app, claim).await {
+                        done.push((claim, Some(delivery)));
+                    }
                 }
+                complete(&app, &done).await;
             }
             Err(e) => tracing::error!(error = %e, "claiming outbound notifications failed"),
         }
@@ -146,7 +167,9 @@ pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn process(app: &App, claim: Claim) {
+/// Runs the pipeline on a claimed notification; true when it succeeded (the caller marks
+/// it processed), false when the failure has been recorded.
+async fn process(app: &App, claim: &Claim) -> bool {
     let key = claim.record.key;
     let result = match Notification::from_slice_with(
         &claim.record.body,
@@ -167,18 +190,14 @@ async fn process(app: &App, claim: Claim) {
         Some(n) => run_pipeline(app, &claim.record, &n).await.map(|()| n),
     };
     match result {
-        Ok(_) => {
-            if let Err(e) = app.store.complete(&claim, None).await {
-                tracing::warn!(key, error = %e, "could not mark processed");
-            }
-        }
+        Ok(_) => true,
         Err(err) => {
             let failure = if err.permanent {
                 Failure::permanent(&err.message)
             } else {
                 Failure::transient(&err.message)
             };
-            match app.store.fail(&claim, failure).await {
+            match app.store.fail(claim, failure).await {
                 Ok(State::Failed | State::Dead) => {
                     tracing::warn!(key, error = %err.message, "processing failed for good");
                     tell_sender(app, &claim.record, &err.message).await;
@@ -188,6 +207,7 @@ async fn process(app: &App, claim: Claim) {
                 }
                 Err(e) => tracing::warn!(key, error = %e, "could not record the failure"),
             }
+            false
         }
     }
 }
@@ -239,7 +259,9 @@ async fn tell_sender(app: &App, record: &Record, reason: &str) {
     }
 }
 
-async fn deliver(app: &App, claim: Claim) {
+/// Delivers a claimed notification: what the peer answered when it accepted it (the
+/// caller marks it processed), `None` when the failure has been recorded.
+async fn deliver(app: &App, claim: &Claim) -> Option<Delivery> {
     let key = claim.record.key;
     let n = match Notification::from_slice_with(
         &claim.record.body,
@@ -252,11 +274,11 @@ async fn deliver(app: &App, claim: Claim) {
             let _ = app
                 .store
                 .fail(
-                    &claim,
+                    claim,
                     Failure::permanent(format!("stored body unreadable: {e}")),
                 )
                 .await;
-            return;
+            return None;
         }
     };
     let destination = match n.target().and_then(|t| t.inbox()) {
@@ -273,15 +295,10 @@ async fn deliver(app: &App, claim: Claim) {
         Err(e) => Err(e),
     };
     match result {
-        Ok(receipt) => {
-            let delivery = Delivery {
-                status: receipt.status,
-                excerpt: Some(receipt.location.unwrap_or(receipt.body)),
-            };
-            if let Err(e) = app.store.complete(&claim, Some(delivery)).await {
-                tracing::warn!(key, error = %e, "delivered, but could not mark it");
-            }
-        }
+        Ok(receipt) => Some(Delivery {
+            status: receipt.status,
+            excerpt: Some(receipt.location.unwrap_or(receipt.body)),
+        }),
         Err(err) => {
             let delivery = match &err {
                 coar_client::ClientError::Status(s) => Some(Delivery {
@@ -296,10 +313,11 @@ async fn deliver(app: &App, claim: Claim) {
                 not_before: jittered(app, claim.attempt, err.retry_after()),
                 delivery,
             };
-            match app.store.fail(&claim, failure).await {
+            match app.store.fail(claim, failure).await {
                 Ok(state) => tracing::info!(key, %state, error = %err, "delivery failed"),
                 Err(e) => tracing::warn!(key, error = %e, "could not record the failed delivery"),
             }
+            None
         }
     }
 }

@@ -304,6 +304,52 @@ impl Store {
         Ok(())
     }
 
+    /// Marks several claimed notifications `processed` in one transaction (one commit, and
+    /// on SQLite one turn of the writer, for a worker's whole batch). One result per claim,
+    /// in order: a claim whose lease was lost is refused (`LeaseLost`) without holding up
+    /// the others.
+    pub async fn complete_many(
+        &self,
+        done: &[(&Claim, Option<Delivery>)],
+    ) -> Vec<Result<(), StoreError>> {
+        match crate::retry!(self.complete_many_once(done).await) {
+            Ok(results) => results,
+            // The transaction failed as a whole: each claim stays unfinished.
+            Err(e) => done
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(format!("completing failed: {e}"))))
+                .collect(),
+        }
+    }
+
+    async fn complete_many_once(
+        &self,
+        done: &[(&Claim, Option<Delivery>)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = to_micros(Utc::now());
+        let (_turn, txn) = self.begin_write().await?;
+        let mut results = Vec::with_capacity(done.len());
+        for (claim, delivery) in done {
+            match self
+                .finish(&txn, claim, State::Processed, None, None, now)
+                .await
+            {
+                Ok(()) => {
+                    self.finish_attempt(&txn, claim, "succeeded", None, delivery.clone(), now)
+                        .await?;
+                    results.push(Ok(()));
+                }
+                Err(lost @ StoreError::LeaseLost(_)) => results.push(Err(lost)),
+                Err(e) => return Err(e),
+            }
+        }
+        txn.commit().await?;
+        Ok(results)
+    }
+
     /// Records a failed attempt. Returns the new state: `retry_scheduled` (with backoff, or
     /// the peer's `not_before` if later), `dead` once the maximum attempts are spent, or
     /// `failed` for a permanent failure.

@@ -1181,3 +1181,55 @@ store_test!(
         elsewhere.close().await.unwrap();
     }
 );
+
+store_test!(a_batch_completes_in_one_go_except_a_lost_lease, |db| {
+    let keys = insert_many(&db, 3).await;
+    let now = Utc::now();
+    let claims = db
+        .store
+        .claim_at(Direction::Inbound, "w1", 3, now)
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&claims), keys);
+    // The second one's lease runs out and another worker takes it over.
+    let later = now + Duration::seconds(61);
+    let retaken = db
+        .store
+        .claim_at(Direction::Inbound, "w2", 3, later)
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&retaken), keys, "every lease ran out");
+    db.store.complete(&retaken[1], None).await.unwrap();
+    let c = db
+        .store
+        .claim_at(Direction::Inbound, "w3", 3, later + Duration::seconds(61))
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&c), [keys[0], keys[2]]);
+    let delivery = coar_store::Delivery {
+        status: 201,
+        excerpt: Some("https://peer.example/inbox/1".into()),
+    };
+    let results = db
+        .store
+        .complete_many(&[
+            (&c[0], Some(delivery)),
+            (&retaken[1], None), // finished already by its new holder
+            (&c[1], None),
+        ])
+        .await;
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(matches!(results[1], Err(StoreError::LeaseLost(k)) if k == keys[1]));
+    for key in &keys {
+        assert_eq!(
+            db.store.get(*key).await.unwrap().unwrap().state,
+            State::Processed
+        );
+    }
+    let last = db.store.attempts(keys[0]).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.outcome.as_str(), last.http_status),
+        ("succeeded", Some(201))
+    );
+    assert!(db.store.complete_many(&[]).await.is_empty());
+});
