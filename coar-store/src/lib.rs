@@ -48,7 +48,7 @@ pub use cidr::Cidr;
 pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, Stats};
 pub use notifications::{Inserted, NewNotification};
 pub use queue::{Claim, Delivery, Failure};
-pub use services::{Service, ServiceInput};
+pub use services::{Service, ServiceInput, UnknownSender};
 pub use threads::{Thread, ThreadStatus};
 
 /// What went wrong in the store. Every variant but [`StoreError::Database`] is the caller's

@@ -9,14 +9,14 @@ use std::{
 use chrono::Utc;
 use coar_model::Pattern;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    SqlErr,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr,
 };
 use serde::Serialize;
 
 use crate::{
-    Cidr, Store, StoreError,
-    entity::service,
+    Cidr, Direction, State, Store, StoreError,
+    entity::{notification, service},
     model::{from_micros, to_micros},
     sha256_hex,
 };
@@ -195,6 +195,19 @@ fn hashes(tokens: &[String]) -> String {
     .unwrap_or_else(|_| "[]".into())
 }
 
+/// A sender whose notifications wait in quarantine and that no registered service names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownSender {
+    /// Its `origin.id`.
+    pub id: String,
+    /// The `origin.inbox` of its latest quarantined notification.
+    pub inbox: Option<String>,
+    /// How many of its notifications are quarantined.
+    pub count: u64,
+    /// The key of the latest.
+    pub latest: i64,
+}
+
 /// Services recently looked up by id (the inbox asks once per request), with a generation
 /// so that a lookup racing a change never caches what the change replaced.
 #[derive(Debug)]
@@ -370,6 +383,53 @@ impl Store {
             .map(Service::from);
         self.services.put(hash, service.clone(), generation);
         Ok(service)
+    }
+
+    /// The senders of quarantined notifications that are not registered, by id: one grouped
+    /// query over the quarantine, however large, and one for the inboxes.
+    pub async fn unknown_senders(&self) -> Result<Vec<UnknownSender>, StoreError> {
+        use notification::Column as C;
+        let groups: Vec<(String, i64, i64)> = notification::Entity::find()
+            .select_only()
+            .column(C::OriginId)
+            .column_as(C::Id.count(), "n")
+            .column_as(C::Id.max(), "latest")
+            .filter(C::State.eq(State::Quarantined.as_str()))
+            .filter(C::Direction.eq(Direction::Inbound.as_str()))
+            .filter(C::OriginId.is_not_null())
+            .group_by(C::OriginId)
+            .order_by_asc(C::OriginId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let registered: std::collections::HashSet<String> =
+            self.services().await?.into_iter().map(|s| s.id).collect();
+        let groups: Vec<_> = groups
+            .into_iter()
+            .filter(|(origin, _, _)| !registered.contains(origin))
+            .collect();
+        let mut inboxes: HashMap<i64, Option<String>> = HashMap::new();
+        for chunk in groups.chunks(500) {
+            let latest: Vec<i64> = chunk.iter().map(|(_, _, l)| *l).collect();
+            let rows: Vec<(i64, Option<String>)> = notification::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .column(C::OriginInbox)
+                .filter(C::Id.is_in(latest))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            inboxes.extend(rows);
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(id, count, latest)| UnknownSender {
+                inbox: inboxes.remove(&latest).flatten(),
+                id,
+                count: u64::try_from(count).unwrap_or(0),
+                latest,
+            })
+            .collect())
     }
 
     /// Every service, by name.

@@ -1233,3 +1233,64 @@ store_test!(a_batch_completes_in_one_go_except_a_lost_lease, |db| {
     );
     assert!(db.store.complete_many(&[]).await.is_empty());
 });
+
+store_test!(unknown_senders_are_grouped_from_the_quarantine, |db| {
+    let quarantine = |origin: &'static str, inbox: &'static str| {
+        let mut doc = with_new_id(fixture("announce-review"));
+        doc["origin"]["id"] = json!(origin);
+        doc["origin"]["inbox"] = json!(inbox);
+        doc
+    };
+    let mut keys = Vec::new();
+    for (origin, inbox) in [
+        ("https://b.example/system", "https://b.example/inbox/1"),
+        ("https://a.example/system", "https://a.example/inbox"),
+        ("https://b.example/system", "https://b.example/inbox/2"),
+        (
+            "https://known.example/system",
+            "https://known.example/inbox",
+        ),
+    ] {
+        let (bytes, n) = parsed(&quarantine(origin, inbox));
+        let mut new = NewNotification::inbound(&n, &bytes, "application/ld+json");
+        new.state = State::Quarantined;
+        keys.push(db.store.insert(new).await.unwrap().record().key);
+    }
+    // Queued (not quarantined) notifications do not count.
+    insert_many(&db, 2).await;
+    db.store
+        .add_service(&ServiceInput {
+            name: "Known".into(),
+            id: "https://known.example/system".into(),
+            inbox: None,
+            enabled: true,
+            inbound_patterns: Vec::new(),
+            outbound_patterns: Vec::new(),
+            cidrs: Vec::new(),
+            tokens: None,
+        })
+        .await
+        .unwrap();
+    let unknown = db.store.unknown_senders().await.unwrap();
+    let got: Vec<(&str, Option<&str>, u64, i64)> = unknown
+        .iter()
+        .map(|u| (u.id.as_str(), u.inbox.as_deref(), u.count, u.latest))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "https://a.example/system",
+                Some("https://a.example/inbox"),
+                1,
+                keys[1]
+            ),
+            (
+                "https://b.example/system",
+                Some("https://b.example/inbox/2"),
+                2,
+                keys[2]
+            ),
+        ]
+    );
+});

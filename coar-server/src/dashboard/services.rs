@@ -1,7 +1,7 @@
 //! Registered services: list, add, edit, enable or disable, remove, rotate tokens; and
 //! quarantined senders that are not registered, with a one-click "trust this service".
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     body::Bytes,
@@ -10,7 +10,7 @@ use axum::{
     response::Response,
 };
 use coar_model::Pattern;
-use coar_store::{Direction, Filter, Service, ServiceInput, State as QueueState, StoreError};
+use coar_store::{Service, ServiceInput, StoreError};
 use serde_json::{Value, json};
 
 use super::{
@@ -33,48 +33,19 @@ fn service_row(s: &Service) -> Value {
     })
 }
 
-/// Quarantined inbound notifications whose origin is not registered, by origin id.
-async fn unknown_senders(app: &App) -> Result<Vec<Value>, StoreError> {
-    let filter = Filter {
-        state: Some(QueueState::Quarantined),
-        direction: Some(Direction::Inbound),
-        ..Filter::default()
-    };
-    let mut by_origin: BTreeMap<String, (u64, Option<String>, i64)> = BTreeMap::new();
-    let mut cursor = None;
-    loop {
-        let page = app.store.list(&filter, cursor, 1000).await?;
-        for r in &page.items {
-            let Some(origin) = &r.origin_id else { continue };
-            let entry =
-                by_origin
-                    .entry(origin.clone())
-                    .or_insert((0, r.origin_inbox.clone(), r.key));
-            entry.0 += 1;
-        }
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
-    let mut out = Vec::new();
-    for (origin, (n, inbox, latest)) in by_origin {
-        if app.store.service_by_id(&origin).await?.is_none() {
-            out.push(json!({"id": origin, "inbox": inbox, "count": n, "latest": latest}));
-        }
-    }
-    Ok(out)
-}
-
 /// `GET /admin/services`.
 pub async fn list(
     State(app): State<Arc<App>>,
     admin: Admin,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let result =
-        async { Ok::<_, StoreError>((app.store.services().await?, unknown_senders(&app).await?)) }
-            .await;
+    let result = async {
+        Ok::<_, StoreError>((
+            app.store.services().await?,
+            app.store.unknown_senders().await?,
+        ))
+    }
+    .await;
     match result {
         Ok((services, unknown)) => render(
             &app,
