@@ -1147,16 +1147,7 @@ store_test!(
         let id = "https://cached.example/system";
         // An unknown sender is remembered as unknown, and forgotten when it is registered here.
         assert_eq!(here.service_by_id(id).await.unwrap(), None);
-        let input = ServiceInput {
-            name: "Cached".into(),
-            id: id.into(),
-            inbox: None,
-            enabled: true,
-            inbound_patterns: Vec::new(),
-            outbound_patterns: Vec::new(),
-            cidrs: Vec::new(),
-            tokens: None,
-        };
+        let input = plain_service("Cached", id);
         let added = here.add_service(&input).await.unwrap();
         assert!(here.service_by_id(id).await.unwrap().unwrap().enabled);
         // A change through this store is seen at once.
@@ -1259,16 +1250,7 @@ store_test!(unknown_senders_are_grouped_from_the_quarantine, |db| {
     // Queued (not quarantined) notifications do not count.
     insert_many(&db, 2).await;
     db.store
-        .add_service(&ServiceInput {
-            name: "Known".into(),
-            id: "https://known.example/system".into(),
-            inbox: None,
-            enabled: true,
-            inbound_patterns: Vec::new(),
-            outbound_patterns: Vec::new(),
-            cidrs: Vec::new(),
-            tokens: None,
-        })
+        .add_service(&plain_service("Known", "https://known.example/system"))
         .await
         .unwrap();
     let unknown = db.store.unknown_senders().await.unwrap();
@@ -1294,3 +1276,17 @@ store_test!(unknown_senders_are_grouped_from_the_quarantine, |db| {
         ]
     );
 });
+
+/// An enabled service with no inbox, patterns, addresses or tokens.
+fn plain_service(name: &str, id: &str) -> ServiceInput {
+    ServiceInput {
+        name: name.into(),
+        id: id.into(),
+        inbox: None,
+        enabled: true,
+        inbound_patterns: Vec::new(),
+        outbound_patterns: Vec::new(),
+        cidrs: Vec::new(),
+        tokens: None,
+    }
+}
