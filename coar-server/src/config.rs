@@ -93,7 +93,8 @@ pub struct Config {
     /// `[[pipeline]]` entries of the configuration file: the handlers run per pattern.
     pub pipeline: Vec<crate::handlers::HandlerSpec>,
     /// `COAR_LEASE`: how long a worker holds a notification before another may take it
-    /// over (default 5m; it must outlast the slowest handler or delivery).
+    /// over (default 5m; it must outlast a worker's batch: eight runs of the slowest
+    /// pipeline, or four of the slowest deliveries).
     pub lease: std::time::Duration,
 }
 

@@ -104,9 +104,18 @@ impl Pipeline {
 /// How often an idle worker looks for work.
 const POLL: Duration = Duration::from_millis(200);
 
-/// How many notifications of each direction a worker claims at once. Their successes are
-/// recorded together, in one transaction, after the batch.
-const BATCH: u64 = 8;
+/// How many inbound notifications a worker claims at once. Their successes are recorded
+/// together, in one transaction, after the batch; the lease covers the whole batch.
+const INBOUND_BATCH: u64 = 8;
+
+/// How many outbound notifications a worker claims at once (each to a different inbox, as
+/// only a lane's head is due). Fewer than inbound: one delivery may take `send_timeout`
+/// plus discovery, and four of them must fit in the lease.
+const OUTBOUND_BATCH: u64 = 4;
+
+/// Past this, a batch's successes so far are recorded at once rather than at its end, so
+/// slow handlers do not leave finished work unrecorded for long.
+const FLUSH_AFTER: Duration = Duration::from_secs(2);
 
 /// Records a batch's successes (a failure is recorded as it happens, with its backoff).
 async fn complete(app: &App, done: &[(&Claim, Option<Delivery>)]) {
@@ -132,26 +141,42 @@ pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSe
 pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let mut busy = false;
-        match app.store.claim(Direction::Inbound, &name, BATCH).await {
+        match app
+            .store
+            .claim(Direction::Inbound, &name, INBOUND_BATCH)
+            .await
+        {
             Ok(claims) => {
                 busy |= !claims.is_empty();
-                let mut done = Vec::new();
+                let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
                 for claim in &claims {
                     if process(&app, claim).await {
                         done.push((claim, None));
+                    }
+                    if since.elapsed() > FLUSH_AFTER {
+                        complete(&app, &std::mem::take(&mut done)).await;
+                        since = std::time::Instant::now();
                     }
                 }
                 complete(&app, &done).await;
             }
             Err(e) => tracing::error!(error = %e, "claiming inbound notifications failed"),
         }
-        match app.store.claim(Direction::Outbound, &name, BATCH).await {
+        match app
+            .store
+            .claim(Direction::Outbound, &name, OUTBOUND_BATCH)
+            .await
+        {
             Ok(claims) => {
                 busy |= !claims.is_empty();
-                let mut done = Vec::new();
+                let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
                 for claim in &claims {
                     if let Some(delivery) = deliver(&app, claim).await {
                         done.push((claim, Some(delivery)));
+                    }
+                    if since.elapsed() > FLUSH_AFTER {
+                        complete(&app, &std::mem::take(&mut done)).await;
+                        since = std::time::Instant::now();
                     }
                 }
                 complete(&app, &done).await;
