@@ -767,3 +767,24 @@ async fn every_input_the_fuzzer_broke_gets_an_answer() {
     s.stop().await;
     common::db::drop_db(db).await;
 }
+
+server_test!(a_nul_in_an_identifier_is_a_400_on_every_database, |url| {
+    let s = start(url, &[("trust", "accept")]).await;
+    // An activity of no COAR pattern (accepted by default), whose id holds a NUL: no IRI may,
+    // and PostgreSQL cannot store one in text. Before, PostgreSQL answered 500.
+    let body = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": "urn:uuid:0\u{0}1",
+        "type": "Create",
+        "origin": {"id": "https://sender.example/", "type": "Service"}
+    });
+    let r = post(&s, LD_JSON, body.to_string()).await;
+    let p = problem(r, StatusCode::BAD_REQUEST).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("id contains a NUL"),
+        "{p}"
+    );
+    let health = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    s.stop().await;
+});

@@ -1290,3 +1290,58 @@ fn plain_service(name: &str, id: &str) -> ServiceInput {
         tokens: None,
     }
 }
+
+store_test!(
+    nul_in_an_identifier_is_refused_and_links_find_any_other_uri,
+    |db| {
+        let origins = [
+            "https://plain.example/system",
+            "https://ünï.example/çà?q=\"quoted\"&x=\\",
+            "https://nul.example/a\u{0}b",
+        ];
+        let docs = reviews_from(&origins);
+        // A NUL in an identifier is refused (no IRI holds one; PostgreSQL cannot store one in
+        // text), and only that notification of its batch.
+        let results = db.store.insert_many(&inbound_batch(&docs)).await;
+        assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+        assert!(
+            matches!(&results[2], Err(StoreError::Invalid { message, .. }) if message.contains("origin.id")),
+            "{:?}",
+            results[2]
+        );
+        // The other two in a batch of their own (links written the batch's way): found again.
+        let fresh = reviews_from(&origins[..2]);
+        for r in db.store.insert_many(&inbound_batch(&fresh)).await {
+            assert!(matches!(r.unwrap(), Inserted::New(_)));
+        }
+        for (origin, expected) in origins.iter().zip([2, 2, 0]) {
+            let filter = Filter {
+                origin: Some((*origin).into()),
+                ..Filter::default()
+            };
+            assert_eq!(
+                db.store.count(&filter).await.unwrap(),
+                expected,
+                "{origin:?}"
+            );
+        }
+    }
+);
+
+fn inbound_batch(docs: &[(Vec<u8>, coar_model::Notification)]) -> Vec<NewNotification<'_>> {
+    docs.iter()
+        .map(|(bytes, n)| NewNotification::inbound(n, bytes, "application/ld+json"))
+        .collect()
+}
+
+/// An Announce Review with a fresh id from each origin, parsed.
+fn reviews_from(origins: &[&str]) -> Vec<(Vec<u8>, coar_model::Notification)> {
+    origins
+        .iter()
+        .map(|o| {
+            let mut doc = with_new_id(fixture("announce-review"));
+            doc["origin"]["id"] = json!(o);
+            parsed(&doc)
+        })
+        .collect()
+}
