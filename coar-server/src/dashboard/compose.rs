@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::{
-    body::Bytes,
     extract::{Query, State},
     http::StatusCode,
     response::Response,
@@ -13,7 +12,7 @@ use axum::{
 use coar_model::{Category, Notification, Pattern};
 use serde_json::{Map, Value, json};
 
-use super::{Admin, Form, problem_page, redirect, render, root};
+use super::{Admin, CheckedForm, Form, problem_page, redirect, render, root};
 use crate::{
     App,
     api::{prepare_outbound, store_outbound},
@@ -356,11 +355,10 @@ pub async fn form(
 
 /// `POST /admin/compose`: `action=preview` shows the notification and its problems;
 /// `action=send` stores a valid one in the outbox.
-pub async fn submit(State(app): State<Arc<App>>, admin: Admin, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Some(refused) = admin.refusal(&app, &form) {
-        return refused;
-    }
+pub async fn submit(
+    State(app): State<Arc<App>>,
+    CheckedForm { admin, form }: CheckedForm,
+) -> Response {
     let Some(pattern) = form
         .get("pattern")
         .and_then(Pattern::from_slug)

@@ -230,6 +230,38 @@ impl FromRequestParts<Arc<App>> for Admin {
     }
 }
 
+/// A signed-in administrator's form: the extractor for every state-changing dashboard
+/// route. It refuses (403, nothing changed) a form without this session's CSRF token, and
+/// sends a visitor without a session to sign in, as [`Admin`] does. It reads the body, so it
+/// comes last among a handler's arguments.
+pub(crate) struct CheckedForm {
+    /// Who sent it.
+    pub admin: Admin,
+    /// Its fields.
+    pub form: Form,
+}
+
+impl axum::extract::FromRequest<Arc<App>> for CheckedForm {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        app: &Arc<App>,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, app).await?;
+        let bytes =
+            axum::body::Bytes::from_request(axum::extract::Request::from_parts(parts, body), app)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let form = Form::parse(&bytes);
+        match admin.refusal(app, &form) {
+            Some(refused) => Err(refused),
+            None => Ok(CheckedForm { admin, form }),
+        }
+    }
+}
+
 fn disabled(app: &App) -> Response {
     error_page(
         app,
@@ -475,12 +507,8 @@ async fn login(
 /// `POST /admin/logout`: revokes the session and drops the cookie.
 async fn logout(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
-    admin: Admin,
-    body: axum::body::Bytes,
+    CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
-    if let Some(refused) = admin.refusal(&app, &Form::parse(&body)) {
-        return refused;
-    }
     {
         let now = chrono::Utc::now().timestamp();
         let mut revoked = app

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::{
-    body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
     response::Response,
@@ -13,7 +12,7 @@ use coar_model::{Notification, Pattern};
 use coar_store::{Direction, Filter, Record, State as QueueState};
 use serde_json::{Value, json};
 
-use super::{Admin, Form, chart, error_page, problem_page, redirect, render, root};
+use super::{Admin, CheckedForm, chart, error_page, problem_page, redirect, render, root};
 use crate::{
     App,
     api::{ListQuery, filter_from, resource_view, summary},
@@ -384,13 +383,9 @@ async fn message_context(app: &App, key: i64) -> Result<Option<Value>, Problem> 
 /// `POST /admin/messages/{key}/replay`.
 pub async fn replay(
     State(app): State<Arc<App>>,
-    admin: Admin,
     Path(key): Path<i64>,
-    body: Bytes,
+    CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
-    if let Some(refused) = admin.refusal(&app, &Form::parse(&body)) {
-        return refused;
-    }
     let at = format!("{}/messages/{key}", root(&app));
     match app.store.replay(key).await {
         Ok(true) => redirect(&format!("{at}?done=replayed")),
@@ -402,13 +397,9 @@ pub async fn replay(
 /// `POST /admin/messages/{key}/release`: process a quarantined notification.
 pub async fn release(
     State(app): State<Arc<App>>,
-    admin: Admin,
     Path(key): Path<i64>,
-    body: Bytes,
+    CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
-    if let Some(refused) = admin.refusal(&app, &Form::parse(&body)) {
-        return refused;
-    }
     let at = format!("{}/messages/{key}", root(&app));
     match app.store.release_quarantined(key).await {
         Ok(true) => redirect(&format!("{at}?done=released")),

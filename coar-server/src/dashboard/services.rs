@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::{
-    body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
     response::Response,
@@ -14,7 +13,8 @@ use coar_store::{Service, ServiceInput, StoreError};
 use serde_json::{Value, json};
 
 use super::{
-    Admin, Form, error_page, pages::pattern_options, problem_page, redirect, render, root,
+    Admin, CheckedForm, Form, error_page, pages::pattern_options, problem_page, redirect, render,
+    root,
 };
 use crate::App;
 
@@ -178,11 +178,10 @@ fn form_error(e: &StoreError) -> Option<String> {
 }
 
 /// `POST /admin/services`: register.
-pub async fn create(State(app): State<Arc<App>>, admin: Admin, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Some(refused) = admin.refusal(&app, &form) {
-        return refused;
-    }
+pub async fn create(
+    State(app): State<Arc<App>>,
+    CheckedForm { admin, form }: CheckedForm,
+) -> Response {
     let mut input = input_of(&form);
     if input.name.is_empty() {
         input.name = input.id.clone();
@@ -193,14 +192,9 @@ pub async fn create(State(app): State<Arc<App>>, admin: Admin, body: Bytes) -> R
 /// `POST /admin/services/{key}`: change (tokens are kept).
 pub async fn update(
     State(app): State<Arc<App>>,
-    admin: Admin,
     Path(key): Path<i64>,
-    body: Bytes,
+    CheckedForm { admin, form }: CheckedForm,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Some(refused) = admin.refusal(&app, &form) {
-        return refused;
-    }
     save(&app, &admin, Some(key), input_of(&form)).await
 }
 
@@ -244,14 +238,9 @@ async fn save(app: &App, admin: &Admin, key: Option<i64>, input: ServiceInput) -
 /// `POST /admin/services/{key}/enabled` with `enabled=on|off`.
 pub async fn set_enabled(
     State(app): State<Arc<App>>,
-    admin: Admin,
     Path(key): Path<i64>,
-    body: Bytes,
+    CheckedForm { admin, form }: CheckedForm,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Some(refused) = admin.refusal(&app, &form) {
-        return refused;
-    }
     let enabled = form.get("enabled") == Some("on");
     let result = async {
         let s = match app.store.set_service_enabled(key, enabled).await {
@@ -279,13 +268,9 @@ pub async fn set_enabled(
 /// `POST /admin/services/{key}/delete`.
 pub async fn delete(
     State(app): State<Arc<App>>,
-    admin: Admin,
     Path(key): Path<i64>,
-    body: Bytes,
+    CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
-    if let Some(refused) = admin.refusal(&app, &Form::parse(&body)) {
-        return refused;
-    }
     match app.store.remove_service(key).await {
         Ok(true) => redirect(&format!("{}/services?done=removed", root(&app))),
         Ok(false) => missing(&app, &admin),
@@ -297,13 +282,9 @@ pub async fn delete(
 /// once.
 pub async fn rotate_token(
     State(app): State<Arc<App>>,
-    admin: Admin,
     Path(key): Path<i64>,
-    body: Bytes,
+    CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
-    if let Some(refused) = admin.refusal(&app, &Form::parse(&body)) {
-        return refused;
-    }
     let current = match app.store.service(key).await {
         Ok(Some(s)) => s,
         Ok(None) => return missing(&app, &admin),
@@ -338,11 +319,10 @@ pub async fn rotate_token(
 
 /// `POST /admin/services/trust`: registers an unknown sender from its quarantined
 /// notifications (`id`, `inbox`, `name`), enabled, and releases them.
-pub async fn trust(State(app): State<Arc<App>>, admin: Admin, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Some(refused) = admin.refusal(&app, &form) {
-        return refused;
-    }
+pub async fn trust(
+    State(app): State<Arc<App>>,
+    CheckedForm { admin, form }: CheckedForm,
+) -> Response {
     let id = form.get("id").unwrap_or_default().to_owned();
     let input = ServiceInput {
         name: form.non_empty("name").unwrap_or(&id).to_owned(),
