@@ -286,22 +286,10 @@ impl Store {
         claim: &Claim,
         delivery: Option<Delivery>,
     ) -> Result<(), StoreError> {
-        crate::retry!(self.complete_once(claim, delivery.clone()).await)
-    }
-
-    async fn complete_once(
-        &self,
-        claim: &Claim,
-        delivery: Option<Delivery>,
-    ) -> Result<(), StoreError> {
-        let now = to_micros(Utc::now());
-        let (_turn, txn) = self.begin_write().await?;
-        self.finish(&txn, claim, State::Processed, None, None, now)
-            .await?;
-        self.finish_attempt(&txn, claim, "succeeded", None, delivery, now)
-            .await?;
-        txn.commit().await?;
-        Ok(())
+        let done = [(claim, delivery)];
+        crate::retry!(self.complete_many_once(&done).await)?
+            .pop()
+            .unwrap_or(Ok(()))
     }
 
     /// Marks several claimed notifications `processed` in one transaction (one commit, and
