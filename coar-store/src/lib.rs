@@ -178,6 +178,9 @@ impl Store {
             .sqlx_logging(false);
         if backend == Backend::Sqlite {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            // A connection to a local file cannot go stale: checking each one out with a
+            // round trip to its thread only delays every transaction.
+            options.test_before_acquire(false);
             options.map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)

@@ -220,9 +220,10 @@ fn links(n: &Notification) -> Vec<(&'static str, String)> {
     out
 }
 
-/// Inserts a batch's links on SQLite as one JSON parameter that SQLite unpacks itself
-/// (`json_each`): binding thousands of separate parameters through the driver cost more
-/// than SQLite's whole insert (the links were a third of the batch's time).
+/// Inserts a batch's links on SQLite as one JSON parameter that SQLite unpacks itself:
+/// binding thousands of separate parameters through the driver cost more than SQLite's
+/// whole insert (the links were a third of the batch's time). `jsonb_each` hands each row
+/// over in SQLite's binary form, so the four `->>` read it without parsing text again.
 async fn insert_links_sqlite(
     txn: &sea_orm::DatabaseTransaction,
     links: &[link::ActiveModel],
@@ -248,8 +249,7 @@ async fn insert_links_sqlite(
     txn.execute_raw(sea_orm::Statement::from_sql_and_values(
         sea_orm::DatabaseBackend::Sqlite,
         "INSERT INTO notification_links (notification, role, uri, uri_hash) \
-         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-         json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?)",
         [json.into()],
     ))
     .await?;
