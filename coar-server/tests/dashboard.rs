@@ -64,6 +64,18 @@ fn hidden(html: &str, name: &str) -> String {
     unescape(&html[start..start + html[start..].find('"').unwrap()])
 }
 
+/// POSTs a dashboard form: the session's CSRF token, then `fields`.
+async fn submit(
+    http: &reqwest::Client,
+    url: &str,
+    csrf: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("_csrf", csrf)];
+    form.extend_from_slice(fields);
+    http.post(url).form(&form).send().await.unwrap()
+}
+
 /// Signs in over HTTP; returns the session's CSRF token.
 async fn sign_in(s: &Server, http: &reqwest::Client) -> String {
     let login = http
@@ -123,12 +135,13 @@ server_test!(dashboard_over_http, |url| {
     );
     let login = login.text().await.unwrap();
     let csrf = hidden(&login, "_csrf");
-    let wrong = http
-        .post(s.url("/admin/login"))
-        .form(&[("_csrf", csrf.as_str()), ("token", "not-the-token-at-all")])
-        .send()
-        .await
-        .unwrap();
+    let wrong = submit(
+        &http,
+        &s.url("/admin/login"),
+        &csrf,
+        &[("token", "not-the-token-at-all")],
+    )
+    .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let forged = reqwest::Client::builder()
         .redirect(Policy::none())
@@ -227,16 +240,16 @@ server_test!(dashboard_over_http, |url| {
             .unwrap(),
     );
     assert!(services.contains(origin), "{services}");
-    let r = http
-        .post(s.url("/admin/services/trust"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
+    let r = submit(
+        &http,
+        &s.url("/admin/services/trust"),
+        &csrf,
+        &[
             ("id", origin),
             ("inbox", offer["origin"]["inbox"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let registered = s.app.store.service_by_id(origin).await.unwrap().unwrap();
     assert!(registered.enabled);
@@ -252,36 +265,36 @@ server_test!(dashboard_over_http, |url| {
 
     // Edit it: patterns and CIDRs; a bad CIDR is named on the form.
     let edit = s.url(&format!("/admin/services/{}", registered.key));
-    let r = http
-        .post(&edit)
-        .form(&[
-            ("_csrf", csrf.as_str()),
+    let r = submit(
+        &http,
+        &edit,
+        &csrf,
+        &[
             ("name", "Repo"),
             ("id", origin),
             ("enabled", "on"),
             ("inbound", "accept"),
             ("inbound", "reject"),
             ("cidrs", "not-a-cidr"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("not-a-cidr"));
-    let r = http
-        .post(&edit)
-        .form(&[
-            ("_csrf", csrf.as_str()),
+    let r = submit(
+        &http,
+        &edit,
+        &csrf,
+        &[
             ("name", "Repo"),
             ("id", origin),
             ("enabled", "on"),
             ("inbound", "accept"),
             ("inbound", "reject"),
             ("cidrs", "127.0.0.0/8\n::1/128"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let edited = s.app.store.service(registered.key).await.unwrap().unwrap();
     assert_eq!(edited.name, "Repo");
@@ -292,12 +305,13 @@ server_test!(dashboard_over_http, |url| {
     assert_eq!(edited.cidrs, ["127.0.0.0/8", "::1/128"]);
 
     // A new token: shown once, only its hash kept.
-    let r = http
-        .post(s.url(&format!("/admin/services/{}/token", registered.key)))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = submit(
+        &http,
+        &s.url(&format!("/admin/services/{}/token", registered.key)),
+        &csrf,
+        &[],
+    )
+    .await;
     let page = r.text().await.unwrap();
     let start = page.find("id=\"token\">").unwrap() + "id=\"token\">".len();
     let token = &page[start..start + 64];
@@ -313,20 +327,16 @@ server_test!(dashboard_over_http, |url| {
 
     // Compose: problems shown by field, nothing stored; then a valid one is stored.
     let compose = s.url("/admin/compose");
-    let r = http
-        .post(&compose)
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("pattern", "request-review"),
-            ("action", "send"),
-            ("target_id", "https://review.example/"),
-            ("target_inbox", "https://review.example/inbox"),
-            ("object_id", "https://repo.example/item/1"),
-            ("item_media_type", "application/pdf"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    // An item's media type without the item's own id.
+    let request_review = [
+        ("pattern", "request-review"),
+        ("action", "send"),
+        ("target_id", "https://review.example/"),
+        ("target_inbox", "https://review.example/inbox"),
+        ("object_id", "https://repo.example/item/1"),
+        ("item_media_type", "application/pdf"),
+    ];
+    let r = submit(&http, &compose, &csrf, &request_review).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = r.text().await.unwrap();
     assert!(page.contains("field-problem error"), "{page}");
@@ -335,21 +345,12 @@ server_test!(dashboard_over_http, |url| {
         ..Filter::default()
     };
     assert_eq!(s.app.store.count(&outbound).await.unwrap(), 0);
-    let r = http
-        .post(&compose)
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("pattern", "request-review"),
-            ("action", "send"),
-            ("target_id", "https://review.example/"),
-            ("target_inbox", "https://review.example/inbox"),
-            ("object_id", "https://repo.example/item/1"),
-            ("item_id", "https://repo.example/item/1/paper.pdf"),
-            ("item_media_type", "application/pdf"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let complete = [
+        &request_review[..],
+        &[("item_id", "https://repo.example/item/1/paper.pdf")],
+    ]
+    .concat();
+    let r = submit(&http, &compose, &csrf, &complete).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let sent = s.app.store.list(&outbound, None, 10).await.unwrap().items;
     assert_eq!(sent.len(), 1);
@@ -383,20 +384,20 @@ server_test!(dashboard_over_http, |url| {
         form.contains(offer["origin"]["inbox"].as_str().unwrap()),
         "{form}"
     );
-    let r = http
-        .post(&compose)
-        .form(&[
-            ("_csrf", csrf.as_str()),
+    let r = submit(
+        &http,
+        &compose,
+        &csrf,
+        &[
             ("pattern", "tentative-accept"),
             ("action", "send"),
             ("reply_to", &offer_key.to_string()),
             ("target_id", offer["origin"]["id"].as_str().unwrap()),
             ("target_inbox", offer["origin"]["inbox"].as_str().unwrap()),
             ("in_reply_to", offer["id"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,
@@ -423,12 +424,7 @@ server_test!(dashboard_over_http, |url| {
     );
 
     // Sign out: the session is over, even for a copy of its cookie.
-    let r = http
-        .post(s.url("/admin/logout"))
-        .form(&[("_csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = submit(&http, &s.url("/admin/logout"), &csrf, &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         http.get(s.url("/admin")).send().await.unwrap().status(),
