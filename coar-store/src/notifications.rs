@@ -176,22 +176,18 @@ fn prepare(new: &NewNotification<'_>) -> Prepared {
 }
 
 /// Inserts a prepared notification and its links in `txn`.
-async fn write(txn: &sea_orm::DatabaseTransaction, p: &Prepared) -> Result<Inserted, StoreError> {
+async fn write(
+    txn: &sea_orm::DatabaseTransaction,
+    backend: crate::Backend,
+    p: &Prepared,
+) -> Result<Inserted, StoreError> {
     let inserted = p.model.clone().insert(txn).await?;
-    let rows: Vec<link::ActiveModel> = p
+    let rows: Vec<LinkRow<'_>> = p
         .links
         .iter()
-        .map(|(role, uri)| link::ActiveModel {
-            id: NotSet,
-            notification: Set(inserted.id),
-            role: Set((*role).to_owned()),
-            uri_hash: Set(sha256_hex(uri.as_bytes())),
-            uri: Set(uri.clone()),
-        })
+        .map(|(role, uri)| (inserted.id, *role, uri.as_str()))
         .collect();
-    if !rows.is_empty() {
-        link::Entity::insert_many(rows).exec(txn).await?;
-    }
+    insert_links(txn, backend, &rows).await?;
     Ok(Inserted::New(inserted.into()))
 }
 
@@ -220,39 +216,46 @@ fn links(n: &Notification) -> Vec<(&'static str, String)> {
     out
 }
 
-/// Inserts a batch's links on SQLite as one JSON parameter that SQLite unpacks itself:
-/// binding thousands of separate parameters through the driver cost more than SQLite's
-/// whole insert (the links were a third of the batch's time). `jsonb_each` hands each row
-/// over in SQLite's binary form, so the four `->>` read it without parsing text again.
-async fn insert_links_sqlite(
+/// One `notification_links` row: the notification's key, the role, the URI.
+type LinkRow<'a> = (i64, &'static str, &'a str);
+
+/// Inserts link rows. On SQLite as one JSON parameter that SQLite unpacks itself: binding
+/// thousands of separate parameters through the driver cost more than SQLite's whole insert
+/// (the links were a third of the batch's time); `jsonb_each` hands each row over in
+/// SQLite's binary form, so the four `->>` read it without parsing text again.
+async fn insert_links(
     txn: &sea_orm::DatabaseTransaction,
-    links: &[link::ActiveModel],
+    backend: crate::Backend,
+    rows: &[LinkRow<'_>],
 ) -> Result<(), StoreError> {
-    if links.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
-    let rows: Vec<serde_json::Value> = links
-        .iter()
-        .map(|l| {
-            let text = |v: &sea_orm::ActiveValue<String>| match v {
-                Set(s) | sea_orm::ActiveValue::Unchanged(s) => s.clone(),
-                NotSet => String::new(),
-            };
-            let notification = match &l.notification {
-                Set(n) | sea_orm::ActiveValue::Unchanged(n) => *n,
-                NotSet => 0,
-            };
-            serde_json::json!([notification, text(&l.role), text(&l.uri), text(&l.uri_hash)])
-        })
-        .collect();
-    let json = serde_json::Value::Array(rows).to_string();
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        sea_orm::DatabaseBackend::Sqlite,
-        "INSERT INTO notification_links (notification, role, uri, uri_hash) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?)",
-        [json.into()],
-    ))
-    .await?;
+    if backend == crate::Backend::Sqlite {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(key, role, uri)| serde_json::json!([key, role, uri, sha256_hex(uri.as_bytes())]))
+            .collect();
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Sqlite,
+            "INSERT INTO notification_links (notification, role, uri, uri_hash) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM jsonb_each(?)",
+            [serde_json::Value::Array(json).to_string().into()],
+        ))
+        .await?;
+        return Ok(());
+    }
+    for chunk in rows.chunks(1000) {
+        link::Entity::insert_many(chunk.iter().map(|(key, role, uri)| link::ActiveModel {
+            id: NotSet,
+            notification: Set(*key),
+            role: Set((*role).to_owned()),
+            uri_hash: Set(sha256_hex(uri.as_bytes())),
+            uri: Set((*uri).to_owned()),
+        }))
+        .exec(txn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -273,7 +276,7 @@ impl Store {
             return self.resolve_duplicate(existing, &prepared.sha);
         }
         let (_turn, txn) = self.begin_write().await?;
-        match write(&txn, &prepared).await {
+        match write(&txn, self.backend, &prepared).await {
             Ok(inserted) => {
                 txn.commit().await?;
                 Ok(inserted)
@@ -402,23 +405,15 @@ impl Store {
                     .ok_or(StoreError::Unavailable(
                         "a batched row came back unrecognised".into(),
                     ))?;
-                links.extend(p.links.iter().map(|(role, uri)| link::ActiveModel {
-                    id: NotSet,
-                    notification: Set(row.id),
-                    role: Set((*role).to_owned()),
-                    uri_hash: Set(sha256_hex(uri.as_bytes())),
-                    uri: Set(uri.clone()),
-                }));
+                links.extend(
+                    p.links
+                        .iter()
+                        .map(|(role, uri)| (row.id, *role, uri.as_str())),
+                );
                 inserted_keys.insert(row.dedup_key.clone());
                 known.insert(row.dedup_key.clone(), row);
             }
-            if self.backend == crate::Backend::Sqlite {
-                insert_links_sqlite(&txn, &links).await?;
-            } else {
-                for chunk in links.chunks(1000) {
-                    link::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
-                }
-            }
+            insert_links(&txn, self.backend, &links).await?;
         }
         // What the INSERT skipped was stored before (or by a concurrent writer since).
         let skipped: Vec<String> = fresh
