@@ -126,6 +126,27 @@ async fn complete(app: &App, done: &[(&Claim, Option<Delivery>)]) {
     }
 }
 
+/// Handles a worker's claimed batch in order: processes inbound notifications, delivers
+/// outbound ones. Successes (with what the peer answered, for a delivery) are recorded
+/// together at the end, or as soon as [`FLUSH_AFTER`] has passed.
+async fn handle_batch(app: &App, direction: Direction, claims: &[Claim]) {
+    let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
+    for claim in claims {
+        let succeeded = match direction {
+            Direction::Inbound => process(app, claim).await.then_some(None),
+            Direction::Outbound => deliver(app, claim).await.map(Some),
+        };
+        if let Some(delivery) = succeeded {
+            done.push((claim, delivery));
+        }
+        if since.elapsed() > FLUSH_AFTER {
+            complete(app, &std::mem::take(&mut done)).await;
+            since = std::time::Instant::now();
+        }
+    }
+    complete(app, &done).await;
+}
+
 /// Starts `count` workers; they stop when `stop` turns true, after finishing what they hold.
 pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
     let mut set = JoinSet::new();
@@ -141,47 +162,21 @@ pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSe
 pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let mut busy = false;
-        match app
-            .store
-            .claim(Direction::Inbound, &name, INBOUND_BATCH)
-            .await
-        {
-            Ok(claims) => {
-                busy |= !claims.is_empty();
-                let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
-                for claim in &claims {
-                    if process(&app, claim).await {
-                        done.push((claim, None));
-                    }
-                    if since.elapsed() > FLUSH_AFTER {
-                        complete(&app, &std::mem::take(&mut done)).await;
-                        since = std::time::Instant::now();
-                    }
+        for (direction, limit) in [
+            (Direction::Inbound, INBOUND_BATCH),
+            (Direction::Outbound, OUTBOUND_BATCH),
+        ] {
+            match app.store.claim(direction, &name, limit).await {
+                Ok(claims) => {
+                    busy |= !claims.is_empty();
+                    handle_batch(&app, direction, &claims).await;
                 }
-                complete(&app, &done).await;
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "claiming {} notifications failed",
+                    direction.as_str()
+                ),
             }
-            Err(e) => tracing::error!(error = %e, "claiming inbound notifications failed"),
-        }
-        match app
-            .store
-            .claim(Direction::Outbound, &name, OUTBOUND_BATCH)
-            .await
-        {
-            Ok(claims) => {
-                busy |= !claims.is_empty();
-                let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
-                for claim in &claims {
-                    if let Some(delivery) = deliver(&app, claim).await {
-                        done.push((claim, Some(delivery)));
-                    }
-                    if since.elapsed() > FLUSH_AFTER {
-                        complete(&app, &std::mem::take(&mut done)).await;
-                        since = std::time::Instant::now();
-                    }
-                }
-                complete(&app, &done).await;
-            }
-            Err(e) => tracing::error!(error = %e, "claiming outbound notifications failed"),
         }
         if !busy {
             tokio::select! {
