@@ -147,14 +147,7 @@ pub async fn app_with(
         config,
         receiver,
         metrics: metrics::Metrics::default(),
-        inserter: batch::Inserter::spawn(
-            store.clone(),
-            if store.backend() == coar_store::Backend::Sqlite {
-                1
-            } else {
-                4
-            },
-        ),
+        inserter: batch::Inserter::spawn(store.clone()),
         store,
         client,
         pipeline,

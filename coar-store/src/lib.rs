@@ -150,6 +150,11 @@ pub struct Store {
     /// instead of meeting SQLite's busy handler, which sleeps (1 ms, 2 ms, 5 ms, … 100 ms)
     /// between tries and made the inbox wait behind the workers for up to seconds.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Where write transactions run. On SQLite, a pool of its own with one connection:
+    /// SQLite has one writer anyway, and a connection that only this process's writes use
+    /// keeps its page cache across transactions (a write on another connection of the pool
+    /// makes each reader drop its cache and read the pages again). Elsewhere, `db`.
+    writes: DatabaseConnection,
 }
 
 impl Store {
@@ -189,9 +194,18 @@ impl Store {
                     .foreign_keys(true)
             });
         }
-        let db = Database::connect(options).await?;
+        let db = Database::connect(options.clone()).await?;
+        // An in-memory database is one per connection: it must keep the one pool.
+        let in_memory = config.url.contains(":memory:") || config.url.contains("mode=memory");
+        let writes = if backend == Backend::Sqlite && !in_memory {
+            options.max_connections(1).min_connections(1);
+            Database::connect(options).await?
+        } else {
+            db.clone()
+        };
         let store = Store {
             db,
+            writes,
             backend,
             policy: config.policy,
             lease: config.lease,
@@ -220,7 +234,7 @@ impl Store {
             Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             Backend::Postgres | Backend::MySql => None,
         };
-        Ok((turn, sea_orm::TransactionTrait::begin(&self.db).await?))
+        Ok((turn, sea_orm::TransactionTrait::begin(&self.writes).await?))
     }
 
     /// Applies every pending migration. Safe to run any number of times, from several
@@ -280,6 +294,7 @@ impl Store {
     /// Closes the pool.
     pub async fn close(self) -> Result<(), StoreError> {
         self.db.close().await?;
+        self.writes.close().await?;
         Ok(())
     }
 }
