@@ -53,6 +53,14 @@ async fn state_of(s: &Server, key: i64) -> State {
     s.app.store.get(key).await.unwrap().unwrap().state
 }
 
+/// The specification's Request Review example.
+fn request_review() -> Value {
+    serde_json::from_slice(
+        &std::fs::read(common::fixture_path("spec/request-review.json")).unwrap(),
+    )
+    .unwrap()
+}
+
 fn preprint() -> Value {
     json!({
         "id": "https://repo.example/item/1/",
@@ -378,10 +386,7 @@ async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
     let sender_inbox = format!("http://{}/inbox", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let mut rr: Value = serde_json::from_slice(
-        &std::fs::read(common::fixture_path("spec/request-review.json")).unwrap(),
-    )
-    .unwrap();
+    let mut rr: Value = request_review();
     rr["origin"]["inbox"] = json!(sender_inbox);
     let r = s
         .client
@@ -528,10 +533,7 @@ async fn configured_webhook_and_auto_reply() {
     ];
     let s = common::start_with(&db.url, &settings, pipeline).await;
 
-    let mut rr: Value = serde_json::from_slice(
-        &std::fs::read(common::fixture_path("spec/request-review.json")).unwrap(),
-    )
-    .unwrap();
+    let mut rr: Value = request_review();
     rr["origin"]["inbox"] = json!(sender_inbox);
     let r = s
         .client
@@ -687,4 +689,102 @@ async fn a_dead_workers_lease_expires_and_another_processes_the_message() {
     assert_eq!(outcomes, ["abandoned", "succeeded"]);
     other.stop().await;
     drop(stuck); // its worker is still stuck: it is left behind, as a dead process would be
+}
+
+/// Takes its time with each notification and counts calls per notification id.
+struct Slow {
+    calls: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl coar_server::worker::Handler for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn handle<'a>(
+        &'a self,
+        _: &'a coar_server::App,
+        _: &'a coar_store::Record,
+        n: &'a Notification,
+    ) -> coar_server::worker::HandlerFuture<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            *self
+                .calls
+                .lock()
+                .unwrap()
+                .entry(n.id().unwrap_or_default().to_owned())
+                .or_default() += 1;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_started_only_while_the_lease_lasts_and_the_rest_is_handed_back() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let calls = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let pipeline = coar_server::worker::Pipeline::default().add_everywhere(Arc::new(Slow {
+        calls: calls.clone(),
+    }));
+    // 150 ms per notification against a lease of 800 ms: a claimed batch cannot all be
+    // started while an eighth of the lease (100 ms) remains.
+    let s = common::start_with(
+        &db.url,
+        &[("trust", "accept"), ("workers", "1"), ("lease", "800ms")],
+        pipeline,
+    )
+    .await;
+    let mut rr: Value = request_review();
+    let ids: Vec<String> = (0..12)
+        .map(|i| format!("urn:uuid:00000000-0000-4000-8000-{i:012}"))
+        .collect();
+    for id in &ids {
+        rr["id"] = json!(id);
+        let r = s
+            .client
+            .post(s.url("/inbox"))
+            .header("content-type", "application/ld+json")
+            .body(rr.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let processed = Filter {
+        state: Some(State::Processed),
+        direction: Some(Direction::Inbound),
+        ..Filter::default()
+    };
+    eventually("all twelve processed", async || {
+        (s.app.store.count(&processed).await.unwrap() == 12).then_some(())
+    })
+    .await;
+    let calls = calls.lock().unwrap().clone();
+    for id in &ids {
+        assert_eq!(calls.get(id), Some(&1), "{id} handled once: {calls:?}");
+    }
+    let mut outcomes = Vec::new();
+    for record in s
+        .app
+        .store
+        .list(&Filter::default(), None, 100)
+        .await
+        .unwrap()
+        .items
+    {
+        for a in s.app.store.attempts(record.key).await.unwrap() {
+            outcomes.push(a.outcome);
+        }
+    }
+    assert!(
+        outcomes.iter().any(|o| o == "released"),
+        "some of a batch were handed back: {outcomes:?}"
+    );
+    assert!(
+        !outcomes.iter().any(|o| o == "abandoned"),
+        "no lease ran out: {outcomes:?}"
+    );
+    assert_eq!(outcomes.iter().filter(|o| *o == "succeeded").count(), 12);
+    s.stop().await;
+    common::db::drop_db(db).await;
 }
