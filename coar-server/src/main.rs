@@ -2,13 +2,13 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
+use clap::{Parser, Subcommand};
+use coar_server::config::{Config, Layer, LogFormat};
+
 /// mimalloc rather than glibc's allocator: requests allocate and free many small values on
 /// several threads, where glibc's malloc showed as a fifth of the server's profile.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
-use coar_server::config::{Config, Layer, LogFormat};
 
 #[derive(Parser)]
 #[command(
