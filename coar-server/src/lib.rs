@@ -301,7 +301,8 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Result<Response, problem::
 }
 
 /// Serves until `shutdown` completes, with `config.workers` background workers; then
-/// finishes in-flight requests and lets the workers finish what they hold.
+/// finishes in-flight requests and lets the workers finish the notification in hand (the
+/// rest of their claims go back to the queue).
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,

@@ -172,7 +172,8 @@ async fn handle_batch(
     complete(app, &done).await;
 }
 
-/// Starts `count` workers; they stop when `stop` turns true, after finishing what they hold.
+/// Starts `count` workers; they stop when `stop` turns true, after finishing the notification
+/// in hand and handing back the rest of their claim.
 pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
     let mut set = JoinSet::new();
     let host = std::process::id();

@@ -1,8 +1,8 @@
 //! The inbox's write path on SQLite: `insert_many` of batches as the group commit forms
 //! them, against SQLite's own cost for the same rows (the floor: what no code above SQLite
 //! can go below on this machine), against one `insert` per notification, plus the trust
-//! lookup the inbox makes per request (`service_by_id`). Run with `cargo bench -p coar-store --bench insert`; prints
-//! µs per notification. (`cargo test --all-targets` runs it once, briefly, as a check.)
+//! lookup the inbox makes per request (`service_by_id`). Run with
+//! `cargo bench -p coar-store --bench insert`; prints µs per notification. (`cargo test --all-targets` runs it once, briefly, as a check.)
 
 use std::time::Instant;
 
