@@ -15,20 +15,26 @@
 //! - [`jsonld`]: JSON-LD to RDF (N-Quads) with an offline loader of registered contexts.
 //! - [`rdf`]: RDF datasets (sophia): Turtle, N-Triples, N-Quads, JSON-LD out; Turtle and
 //!   N-Quads in; isomorphism.
+//! - [`budget`]: the limits on the work one peer document may cause (depth, triples, output
+//!   size, time), enforced by every parser here.
+//! - [`json`]: strict JSON (I-JSON): repeated member names refused, with their pointer.
 //! - [`receiver`]: the receiver core: media type and bytes in, a parsed notification or a
 //!   typed error with its HTTP status out.
 //! - [`inbox`]: the inbox listing (`ldp:contains`) with paging links, as JSON-LD with an
 //!   inline context, Turtle, N-Triples or N-Quads.
 
+pub mod budget;
 pub mod conneg;
 pub mod discovery;
 mod fast;
 pub mod inbox;
+pub mod json;
 pub mod jsonld;
 pub mod link;
 pub mod rdf;
 pub mod receiver;
 
+pub use budget::{Budget, Exceeded};
 pub use conneg::{ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, negotiate};
 pub use inbox::Listing;
 pub use jsonld::{Contexts, Fetch, FetchLimits, JsonLdError};

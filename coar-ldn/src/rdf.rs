@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use sophia::{
     api::{
         prelude::*,
-        term::{BnodeId, IriRef, LanguageTag, SimpleTerm},
+        term::{BnodeId, IriRef, LanguageTag, SimpleTerm, Term as _},
     },
     iri::resolve::BaseIriRef,
     turtle::{
@@ -21,7 +21,10 @@ use sophia::{
     },
 };
 
-use crate::conneg::RdfFormat;
+use crate::{
+    budget::{Budget, Deadline, Exceeded, turtle_nesting},
+    conneg::RdfFormat,
+};
 
 /// An RDF term, owned.
 pub type Term = SimpleTerm<'static>;
@@ -48,6 +51,15 @@ pub enum RdfError {
     /// Serialization failed.
     #[error("cannot serialize: {0}")]
     Serialize(String),
+    /// The document went past one of its [`Budget`]s.
+    #[error("{0}")]
+    OverBudget(Exceeded),
+}
+
+impl From<Exceeded> for RdfError {
+    fn from(e: Exceeded) -> Self {
+        RdfError::OverBudget(e)
+    }
 }
 
 /// An RDF dataset.
@@ -119,25 +131,53 @@ impl Dataset {
         Dataset::from_quads(quads)
     }
 
-    /// Parses Turtle; relative IRIs resolve against `base` when given.
+    /// Parses Turtle within the default [`Budget`]; relative IRIs resolve against `base`
+    /// when given.
     pub fn parse_turtle(text: &str, base: Option<&str>) -> Result<Dataset, RdfError> {
+        Dataset::parse_turtle_within(text, base, &Budget::default())
+    }
+
+    /// Parses Turtle, stopping with [`RdfError::OverBudget`] as soon as the text nests
+    /// deeper than `budget.max_depth`, holds more than `budget.max_triples` triples or takes
+    /// longer than `budget.max_time`.
+    pub fn parse_turtle_within(
+        text: &str,
+        base: Option<&str>,
+        budget: &Budget,
+    ) -> Result<Dataset, RdfError> {
+        let deadline = Deadline::start(budget);
+        turtle_nesting(text, budget.max_depth)?;
         let base = base
             .map(|b| {
                 BaseIriRef::new(b.to_owned().into_boxed_str())
                     .map_err(|_| RdfError::Base(b.to_owned()))
             })
             .transpose()?;
-        let triples: Vec<[Term; 3]> = TurtleParser::new()
+        let mut quads: Vec<Quad> = Vec::new();
+        let result = TurtleParser::new()
             .with_base(base)
             .parse_str(text)
-            .collect_triples()
-            .map_err(|e| RdfError::Syntax {
+            .try_for_each_triple(|t| {
+                if quads.len() >= budget.max_triples {
+                    return Err(Exceeded::Triples(budget.max_triples));
+                }
+                if quads.len() % 256 == 255 {
+                    deadline.check()?;
+                }
+                quads.push((
+                    [t.s().into_term(), t.p().into_term(), t.o().into_term()],
+                    None,
+                ));
+                Ok(())
+            });
+        match result {
+            Ok(()) => Ok(Dataset { quads }),
+            Err(sophia::api::source::StreamError::SinkError(e)) => Err(e.into()),
+            Err(sophia::api::source::StreamError::SourceError(e)) => Err(RdfError::Syntax {
                 format: "Turtle",
                 message: e.to_string(),
-            })?;
-        Ok(Dataset {
-            quads: triples.into_iter().map(|t| (t, None)).collect(),
-        })
+            }),
+        }
     }
 
     /// Parses N-Quads.
@@ -189,7 +229,7 @@ impl Dataset {
     pub fn serialize(&self, format: RdfFormat) -> Result<String, RdfError> {
         let err = |e: &dyn std::fmt::Display| RdfError::Serialize(e.to_string());
         match format {
-            RdfFormat::JsonLd => Ok(self.to_json_ld().to_string()),
+            RdfFormat::JsonLd => Ok(self.to_json_ld()?.to_string()),
             RdfFormat::NQuads => Ok(NQuadsSerializer::new_stringifier()
                 .serialize_dataset(&self.quads)
                 .map_err(|e| err(&e))?
@@ -216,14 +256,24 @@ impl Dataset {
         }
     }
 
+    /// The default graph as expanded JSON-LD, within the default [`Budget`]; see
+    /// [`to_json_ld_within`](Self::to_json_ld_within).
+    pub fn to_json_ld(&self) -> Result<Value, RdfError> {
+        self.to_json_ld_within(&Budget::default())
+    }
+
     /// The default graph as expanded JSON-LD, shaped as a tree, the form vocabularies
     /// written in compact JSON expect: from the nodes nothing contains (the roots), every
     /// referenced node is embedded wherever it is referenced, except through `as:inReplyTo`
     /// and `ldp:inbox` (which name things rather than contain them) and except where that
     /// would loop. A node embedded twice is the same node described twice: the RDF is
-    /// unchanged. The output is bounded: past [`MAX_EMBEDDED`] embedded nodes, references
-    /// stay references. One root gives one node object; several give an array.
-    pub fn to_json_ld(&self) -> Value {
+    /// unchanged. One root gives one node object; several give an array.
+    ///
+    /// Copying a node at each reference lets a small graph ask for a huge tree, so the
+    /// shaping is bounded: embedding deeper than `budget.max_depth`, more than
+    /// `budget.max_output_bytes` of output or more than `budget.max_time` is
+    /// [`RdfError::OverBudget`].
+    pub fn to_json_ld_within(&self, budget: &Budget) -> Result<Value, RdfError> {
         let mut by_subject: HashMap<String, Vec<&[Term; 3]>> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut contained: HashSet<String> = HashSet::new();
@@ -241,28 +291,26 @@ impl Dataset {
             by_subject: &by_subject,
             path: Vec::new(),
             emitted: HashSet::new(),
-            budget: MAX_EMBEDDED,
+            output: 0,
+            budget,
+            deadline: Deadline::start(budget),
         };
-        let mut out: Vec<Value> = order
-            .iter()
-            .filter(|k| !contained.contains(*k))
-            .map(|root| shaper.node(root))
-            .collect();
+        let mut out = Vec::new();
+        for root in order.iter().filter(|k| !contained.contains(*k)) {
+            out.push(shaper.node(root)?);
+        }
         // Nodes only reachable through a cycle, or only named, follow at top level.
         for k in &order {
             if !shaper.emitted.contains(k) {
-                out.push(shaper.node(k));
+                out.push(shaper.node(k)?);
             }
         }
-        match out.len() {
+        Ok(match out.len() {
             1 => out.pop().unwrap_or(Value::Null),
             _ => Value::Array(out),
-        }
+        })
     }
 }
-
-/// The most nodes [`Dataset::to_json_ld`] embeds.
-pub const MAX_EMBEDDED: usize = 10_000;
 
 /// Predicates that name a resource rather than contain it.
 const NAMING: [&str; 2] = [
@@ -291,11 +339,30 @@ struct Shaper<'a> {
     by_subject: &'a HashMap<String, Vec<&'a [Term; 3]>>,
     path: Vec<String>,
     emitted: HashSet<String>,
-    budget: usize,
+    /// Bytes of JSON produced so far, counted as the strings go out (with a few bytes of
+    /// punctuation each).
+    output: usize,
+    budget: &'a Budget,
+    deadline: Deadline,
 }
 
 impl Shaper<'_> {
-    fn node(&mut self, key: &str) -> Value {
+    fn spend(&mut self, bytes: usize) -> Result<(), Exceeded> {
+        self.output = self.output.saturating_add(bytes.saturating_add(16));
+        if self.output > self.budget.max_output_bytes {
+            return Err(Exceeded::Output(self.budget.max_output_bytes));
+        }
+        Ok(())
+    }
+
+    /// The node `key`, its contained nodes embedded. Recursion is as deep as the embedding,
+    /// which `max_depth` bounds.
+    fn node(&mut self, key: &str) -> Result<Value, Exceeded> {
+        if self.path.len() >= self.budget.max_depth {
+            return Err(Exceeded::Depth(self.budget.max_depth));
+        }
+        self.deadline.check()?;
+        self.spend(key.len())?;
         self.emitted.insert(key.to_owned());
         self.path.push(key.to_owned());
         let mut node = Map::new();
@@ -308,33 +375,41 @@ impl Shaper<'_> {
             if p == RDF_TYPE
                 && let Some(ty) = term_iri(o)
             {
+                self.spend(ty.len())?;
                 types.push(json!(ty));
                 continue;
             }
+            self.spend(p.len())?;
             let value = match o {
                 SimpleTerm::Iri(_) | SimpleTerm::BlankNode(_) => {
                     let k = node_key(o);
                     let embed = contained_key(t).is_some()
                         && self.by_subject.contains_key(&k)
-                        && !self.path.contains(&k)
-                        && self.budget > 0;
+                        && !self.path.contains(&k);
                     if embed {
-                        self.budget -= 1;
-                        self.node(&k)
+                        self.node(&k)?
                     } else {
+                        self.spend(k.len())?;
                         json!({ "@id": k })
                     }
                 }
                 SimpleTerm::LiteralDatatype(lex, dt) if dt.as_str() == XSD_STRING => {
+                    self.spend(lex.len())?;
                     json!({ "@value": &**lex })
                 }
                 SimpleTerm::LiteralDatatype(lex, dt) => {
+                    self.spend(lex.len() + dt.as_str().len())?;
                     json!({ "@value": &**lex, "@type": dt.as_str() })
                 }
                 SimpleTerm::LiteralLanguage(lex, tag, _) => {
+                    self.spend(lex.len() + tag.as_str().len())?;
                     json!({ "@value": &**lex, "@language": tag.as_str() })
                 }
-                other => json!({ "@value": format!("{other:?}") }),
+                other => {
+                    let text = format!("{other:?}");
+                    self.spend(text.len())?;
+                    json!({ "@value": text })
+                }
             };
             props.entry(p.to_owned()).or_default().push(value);
         }
@@ -345,7 +420,7 @@ impl Shaper<'_> {
         for (p, values) in props {
             node.insert(p, Value::Array(values));
         }
-        Value::Object(node)
+        Ok(Value::Object(node))
     }
 }
 
@@ -381,7 +456,7 @@ mod tests {
     #[test]
     fn json_ld_embeds_single_references() {
         let d = Dataset::parse_turtle(TTL, Some("https://a.example/")).unwrap();
-        let j = d.to_json_ld();
+        let j = d.to_json_ld().unwrap();
         assert_eq!(j["@id"], "urn:x:1");
         assert_eq!(
             j["@type"],
@@ -405,8 +480,8 @@ mod tests {
     }
 
     #[test]
-    fn shared_nodes_are_embedded_everywhere_within_bounds() {
-        // A chain where every node is referenced twice: 2^40 paths, bounded output.
+    fn shaping_stays_within_its_budget() {
+        // A chain where every node is referenced twice: 2^40 paths.
         let mut ttl = String::new();
         for i in 0..40 {
             ttl.push_str(&format!(
@@ -416,14 +491,73 @@ mod tests {
         }
         ttl.push_str("<urn:n:40> <urn:p:c> \"end\" .\n");
         let d = Dataset::parse_turtle(&ttl, None).unwrap();
-        let text = d.to_json_ld().to_string();
-        assert!(text.len() < 10_000_000, "{} bytes", text.len());
+        assert!(matches!(
+            d.to_json_ld(),
+            Err(RdfError::OverBudget(
+                Exceeded::Depth(32) | Exceeded::Output(_)
+            ))
+        ));
+        // One node with many literals, referenced from thousands of places: a small
+        // document, a huge tree; refused on output size, not grown.
+        let mut ttl = String::from("<urn:hub> ");
+        for i in 0..200 {
+            ttl.push_str(&format!("<urn:p:{i}> \"{}\" ; ", "x".repeat(40)));
+        }
+        ttl.push_str("<urn:p:end> 1 .\n");
+        for i in 0..3000 {
+            ttl.push_str(&format!("<urn:s:{i}> <urn:p> <urn:hub> .\n"));
+        }
+        let d = Dataset::parse_turtle(&ttl, None).unwrap();
+        assert!(ttl.len() < 150_000, "{}", ttl.len());
+        assert_eq!(
+            d.to_json_ld(),
+            Err(RdfError::OverBudget(Exceeded::Output(4 * 1024 * 1024)))
+        );
+        // A chain of named nodes deeper than the budget is refused, not recursed into.
+        let mut ttl = String::new();
+        for i in 0..50_000 {
+            ttl.push_str(&format!("_:n{i} <urn:p> _:n{} .\n", i + 1));
+        }
+        let budget = Budget {
+            max_triples: 100_000,
+            max_time: std::time::Duration::from_secs(60),
+            ..Budget::default()
+        };
+        let d = Dataset::parse_turtle_within(&ttl, None, &budget).unwrap();
+        assert_eq!(
+            d.to_json_ld_within(&budget),
+            Err(RdfError::OverBudget(Exceeded::Depth(32)))
+        );
         // A cycle is cut, and nothing is lost.
         let d = Dataset::parse_turtle("<urn:a> <urn:p> <urn:b> . <urn:b> <urn:p> <urn:a> .", None)
             .unwrap();
-        let j = d.to_json_ld();
+        let j = d.to_json_ld().unwrap();
         assert_eq!(j["@id"], "urn:a");
         assert_eq!(j["urn:p"][0]["urn:p"][0], json!({"@id": "urn:a"}));
+    }
+
+    #[test]
+    fn turtle_parsing_stays_within_its_budget() {
+        let budget = Budget {
+            max_triples: 100,
+            ..Budget::default()
+        };
+        let many: String = (0..101)
+            .map(|i| format!("<urn:s> <urn:p> {i} .\n"))
+            .collect();
+        assert_eq!(
+            Dataset::parse_turtle_within(&many, None, &budget),
+            Err(RdfError::OverBudget(Exceeded::Triples(100)))
+        );
+        let deep = format!(
+            "<urn:s> <urn:p> {}1{} .",
+            "[ <urn:p> ".repeat(40_000),
+            " ]".repeat(40_000)
+        );
+        assert_eq!(
+            Dataset::parse_turtle(&deep, None),
+            Err(RdfError::OverBudget(Exceeded::Depth(32)))
+        );
     }
 
     #[test]

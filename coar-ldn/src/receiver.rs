@@ -6,9 +6,11 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::{
+    budget::{Budget, Deadline, Exceeded},
     conneg::{ACCEPT_POST, BodyFormat, body_format},
+    json::{StrictJsonError, parse_strict},
     jsonld::{Contexts, JsonLdError},
-    rdf::Dataset,
+    rdf::{Dataset, RdfError},
 };
 
 /// Limits and options of a [`Receiver`].
@@ -16,8 +18,9 @@ use crate::{
 pub struct ReceiverConfig {
     /// The largest body accepted, in bytes (default 256 KiB).
     pub max_bytes: usize,
-    /// The deepest JSON nesting accepted (default 32; notifications need about 6).
-    pub max_depth: usize,
+    /// What reading one body may cost beyond its bytes: nesting depth (of JSON and of
+    /// Turtle), triples, the size of the JSON-LD shaped from Turtle, and time.
+    pub budget: Budget,
     /// The `@context` a Turtle body is compacted with, so that a vocabulary layer can read
     /// it as compact JSON-LD (`None`: the JSON is left in expanded form).
     pub compact_context: Option<Value>,
@@ -27,7 +30,7 @@ impl Default for ReceiverConfig {
     fn default() -> Self {
         ReceiverConfig {
             max_bytes: 256 * 1024,
-            max_depth: 32,
+            budget: Budget::default(),
             compact_context: None,
         }
     }
@@ -84,12 +87,25 @@ pub enum ReceiveError {
         /// 1-based column.
         column: usize,
     },
-    /// The JSON nests deeper than the limit (400).
-    #[error("the JSON nests deeper than {limit} levels")]
+    /// The JSON or Turtle nests deeper than the limit (400).
+    #[error("the document nests deeper than {limit} levels")]
     TooDeep {
         /// The limit.
         limit: usize,
     },
+    /// An object names the same member twice (400): which one a reader takes differs
+    /// between parsers (I-JSON, RFC 7493, forbids it).
+    #[error("duplicate member {key:?} at {pointer}")]
+    DuplicateKey {
+        /// The repeated name.
+        key: String,
+        /// The JSON pointer of its second occurrence.
+        pointer: String,
+    },
+    /// Reading the body went past a budget other than depth: triples, output size or time
+    /// (400).
+    #[error("over budget ({name}): {0}", name = .0.name())]
+    OverBudget(Exceeded),
     /// The JSON is not a JSON-LD document: an object or an array of objects (400).
     #[error("a notification must be a JSON object")]
     NotAnObject,
@@ -121,11 +137,42 @@ impl ReceiveError {
             ReceiveError::UnsupportedMediaType { .. } => "Unsupported media type",
             ReceiveError::TooLarge { .. } => "Payload too large",
             ReceiveError::MalformedJson { .. } => "Malformed JSON",
-            ReceiveError::TooDeep { .. } => "JSON nested too deeply",
+            ReceiveError::TooDeep { .. } => "Nested too deeply",
+            ReceiveError::DuplicateKey { .. } => "Duplicate member name",
+            ReceiveError::OverBudget(_) => "Over budget",
             ReceiveError::NotAnObject => "Not a JSON-LD document",
             ReceiveError::InvalidJsonLd(_) => "Invalid JSON-LD",
             ReceiveError::UnknownContext(_) => "Unknown remote context",
             ReceiveError::InvalidTurtle(_) => "Invalid Turtle",
+        }
+    }
+}
+
+impl From<Exceeded> for ReceiveError {
+    fn from(e: Exceeded) -> Self {
+        match e {
+            Exceeded::Depth(limit) => ReceiveError::TooDeep { limit },
+            other => ReceiveError::OverBudget(other),
+        }
+    }
+}
+
+impl From<StrictJsonError> for ReceiveError {
+    fn from(e: StrictJsonError) -> Self {
+        match e {
+            StrictJsonError::Syntax {
+                message,
+                line,
+                column,
+            } => ReceiveError::MalformedJson {
+                message,
+                line,
+                column,
+            },
+            StrictJsonError::DuplicateKey { key, pointer } => {
+                ReceiveError::DuplicateKey { key, pointer }
+            }
+            StrictJsonError::TooDeep { limit } => ReceiveError::TooDeep { limit },
         }
     }
 }
@@ -144,19 +191,38 @@ impl From<JsonLdError> for ReceiveError {
     }
 }
 
-/// The deepest nesting of a JSON value, measured without recursion.
-fn depth(value: &Value) -> usize {
-    let mut max = 0;
-    let mut stack = vec![(value, 1usize)];
-    while let Some((v, d)) = stack.pop() {
-        max = max.max(d);
+/// An upper bound of the bytes that expanding `json` can produce from what its inline
+/// contexts define: every string and member name may expand to the longest string an
+/// inline `@context` holds (a term mapped to a 100 KB IRI, used 30 000 times, asks for
+/// 3 GB). Registered contexts are the operator's, with short IRIs; a document without
+/// inline contexts is bounded by its own size. Measured without recursion.
+fn expansion_bound(json: &Value) -> usize {
+    let (mut longest, mut strings, mut bytes) = (0usize, 0usize, 0usize);
+    let mut stack = vec![(json, false)];
+    while let Some((v, in_context)) = stack.pop() {
         match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            Value::String(s) if in_context => longest = longest.max(s.len()),
+            Value::String(s) => {
+                strings += 1;
+                bytes += s.len();
+            }
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, in_context))),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let context = in_context || (k == "@context" && !v.is_string());
+                    if context {
+                        longest = longest.max(k.len());
+                    } else {
+                        strings += 1;
+                        bytes += k.len();
+                    }
+                    stack.push((v, context));
+                }
+            }
             _ => {}
         }
     }
-    max
+    bytes.saturating_add(strings.saturating_mul(longest))
 }
 
 /// Receives notifications: checks media type, size and nesting, processes JSON-LD with
@@ -246,30 +312,10 @@ impl Receiver {
         body: &[u8],
         want_dataset: bool,
     ) -> Result<(Checked, Option<Dataset>), ReceiveError> {
-        // serde_json first: exact positions in errors, and a recursion limit that keeps the
-        // JSON-LD parser (which recurses) away from hostile nesting.
-        let json: Value = serde_json::from_slice(body).map_err(|e| {
-            let message = e.to_string();
-            if message.starts_with("recursion limit exceeded") {
-                return ReceiveError::TooDeep {
-                    limit: self.config.max_depth,
-                };
-            }
-            let cause = message
-                .rsplit_once(" at line ")
-                .map_or(message.as_str(), |(c, _)| c)
-                .to_owned();
-            ReceiveError::MalformedJson {
-                message: cause,
-                line: e.line(),
-                column: e.column(),
-            }
-        })?;
-        if depth(&json) > self.config.max_depth {
-            return Err(ReceiveError::TooDeep {
-                limit: self.config.max_depth,
-            });
-        }
+        // Strict JSON first: exact positions in errors, no repeated member names, and a
+        // depth limit applied while parsing, which keeps the JSON-LD processor (which
+        // recurses) away from hostile nesting.
+        let json = parse_strict(body, self.config.budget.max_depth)?;
         let is_document = match &json {
             Value::Object(_) => true,
             Value::Array(items) => !items.is_empty() && items.iter().all(Value::is_object),
@@ -278,15 +324,30 @@ impl Receiver {
         if !is_document {
             return Err(ReceiveError::NotAnObject);
         }
+        let budget = &self.config.budget;
+        let amplified = expansion_bound(&json);
+        if amplified > budget.max_output_bytes {
+            return Err(ReceiveError::OverBudget(Exceeded::Output(
+                budget.max_output_bytes,
+            )));
+        }
+        let deadline = Deadline::start(budget);
         // serde_json accepted it, so it is UTF-8.
         let text =
             std::str::from_utf8(body).map_err(|e| ReceiveError::InvalidJsonLd(e.to_string()))?;
         let dataset = if want_dataset {
-            Some(self.contexts.to_dataset(text)?)
+            let dataset = self.contexts.to_dataset(text)?;
+            if dataset.len() > budget.max_triples {
+                return Err(ReceiveError::OverBudget(Exceeded::Triples(
+                    budget.max_triples,
+                )));
+            }
+            Some(dataset)
         } else {
             self.contexts.expand(text)?;
             None
         };
+        deadline.check()?;
         let checked = Checked {
             format: BodyFormat::JsonLd,
             json,
@@ -295,20 +356,27 @@ impl Receiver {
     }
 
     fn turtle(&self, body: &[u8], base: Option<&str>) -> Result<(Checked, Dataset), ReceiveError> {
+        let budget = &self.config.budget;
+        let deadline = Deadline::start(budget);
         let text = std::str::from_utf8(body)
             .map_err(|e| ReceiveError::InvalidTurtle(format!("not UTF-8: {e}")))?;
-        let dataset = Dataset::parse_turtle(text, base)
-            .map_err(|e| ReceiveError::InvalidTurtle(e.to_string()))?;
+        let rdf_error = |e: RdfError| match e {
+            RdfError::OverBudget(e) => ReceiveError::from(e),
+            other => ReceiveError::InvalidTurtle(other.to_string()),
+        };
+        let dataset = Dataset::parse_turtle_within(text, base, budget).map_err(rdf_error)?;
         if dataset.is_empty() {
             return Err(ReceiveError::InvalidTurtle(
                 "the document has no triples".into(),
             ));
         }
-        let expanded = dataset.to_json_ld();
+        let expanded = dataset.to_json_ld_within(budget).map_err(rdf_error)?;
+        deadline.check()?;
         let json = match &self.config.compact_context {
             Some(context) => self.contexts.compact(&expanded, context)?,
             None => expanded,
         };
+        deadline.check()?;
         let checked = Checked {
             format: BodyFormat::Turtle,
             json,

@@ -151,13 +151,13 @@ fn each_refusal_has_its_status() {
             Some(PROFILE),
             deep.into_bytes(),
             StatusCode::BAD_REQUEST,
-            "JSON nested too deeply",
+            "Nested too deeply",
         ),
         (
             Some(PROFILE),
             deep_but_parsable.into_bytes(),
             StatusCode::BAD_REQUEST,
-            "JSON nested too deeply",
+            "Nested too deeply",
         ),
         (
             Some(PROFILE),
@@ -200,6 +200,35 @@ fn each_refusal_has_its_status() {
             b"# nothing".to_vec(),
             StatusCode::BAD_REQUEST,
             "Invalid Turtle",
+        ),
+        (
+            Some(PROFILE),
+            br#"{"id": "urn:x:1", "type": "Offer", "id": "urn:x:2"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Duplicate member name",
+        ),
+        (
+            Some("text/turtle"),
+            format!(
+                "<urn:s> <urn:p> {}1{} .",
+                "[<urn:p>".repeat(6_000),
+                "]".repeat(6_000)
+            )
+            .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "Nested too deeply",
+        ),
+        (
+            Some("text/turtle"),
+            turtle_fan_out().into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "Over budget",
+        ),
+        (
+            Some(PROFILE),
+            inline_context_amplification().into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "Over budget",
         ),
     ];
     for (ct, body, status, title) in cases {
@@ -344,4 +373,49 @@ fn check_agrees_with_receive() {
         }
     }
     assert_eq!(refused, 6);
+}
+
+/// One node with many literals referenced from thousands of places (a 54 KB body that once
+/// asked the shaping for gigabytes).
+fn turtle_fan_out() -> String {
+    let mut ttl = String::from("<urn:hub> ");
+    for i in 0..100 {
+        ttl.push_str(&format!("<urn:p:{i}> \"{}\" ; ", "x".repeat(30)));
+    }
+    ttl.push_str("<urn:p:end> 1 .\n");
+    for i in 0..1800 {
+        ttl.push_str(&format!("_:s{i} <urn:p> <urn:hub> .\n"));
+    }
+    assert!(ttl.len() < 64 * 1024, "{}", ttl.len());
+    ttl
+}
+
+/// A term mapped to a long IRI and used many times: small to send, huge to expand.
+fn inline_context_amplification() -> String {
+    let iri = format!("https://x.example/{}", "a".repeat(10_000));
+    let uses = vec![r#"{"t": 1}"#; 4_000].join(",");
+    format!(r#"{{"@context": {{"t": "{iri}"}}, "@graph": [{uses}]}}"#)
+}
+
+#[test]
+fn budgets_are_configurable() {
+    let r = Receiver::new(
+        Contexts::default(),
+        ReceiverConfig {
+            max_bytes: 1024 * 1024,
+            budget: coar_ldn::Budget {
+                max_triples: 5,
+                ..coar_ldn::Budget::default()
+            },
+            ..ReceiverConfig::default()
+        },
+    );
+    let six: String = (0..6).map(|i| format!("<urn:s> <urn:p> {i} .\n")).collect();
+    match r.receive(Some("text/turtle"), six.as_bytes(), None) {
+        Err(ReceiveError::OverBudget(coar_ldn::Exceeded::Triples(5))) => {}
+        other => panic!("{other:?}"),
+    }
+    let five: String = (0..5).map(|i| format!("<urn:s> <urn:p> {i} .\n")).collect();
+    r.receive(Some("text/turtle"), five.as_bytes(), None)
+        .unwrap();
 }
