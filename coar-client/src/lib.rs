@@ -29,6 +29,9 @@ pub use policy::is_restricted;
 pub const CONTENT_TYPE: &str =
     "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"";
 
+/// The default of [`ClientConfig::max_retry_after`]: one day.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -47,6 +50,9 @@ pub struct ClientConfig {
     pub discovery_ttl: Duration,
     /// Bearer tokens to send, by inbox URL prefix.
     pub tokens: Vec<(String, String)>,
+    /// The longest `Retry-After` honoured (default 1 day); a peer's longer value is cut to
+    /// this before any arithmetic.
+    pub max_retry_after: Duration,
 }
 
 impl Default for ClientConfig {
@@ -59,6 +65,7 @@ impl Default for ClientConfig {
             allow_private: false,
             discovery_ttl: Duration::from_secs(600),
             tokens: Vec::new(),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }
@@ -126,7 +133,7 @@ pub struct StatusError {
     pub url: String,
     /// The status.
     pub status: u16,
-    /// `Retry-After`, for 429 and 503.
+    /// `Retry-After`, for 429 and 503, at most [`ClientConfig::max_retry_after`].
     pub retry_after: Option<Duration>,
     /// The peer's problem details, when it sent `application/problem+json`.
     pub problem: Option<serde_json::Value>,
@@ -230,7 +237,9 @@ impl RetryPolicy {
     }
 }
 
-/// `Retry-After`: delay-seconds, or an HTTP-date (a date in the past means now).
+/// `Retry-After`: delay-seconds, or an HTTP-date (a date in the past means now). The value
+/// is the peer's and is not clamped here: cut it to a maximum before adding it to anything
+/// (the client does, with [`ClientConfig::max_retry_after`]).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
@@ -277,6 +286,9 @@ impl Client {
             .connect_timeout(config.timeout)
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the target itself, past the address policy; none is
+            // used, whatever `HTTP(S)_PROXY` or `ALL_PROXY` say.
+            .no_proxy()
             .dns_resolver(policy::resolver(config.allow_private))
             .build()
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
@@ -435,7 +447,7 @@ impl Client {
         ClientError::Unreachable(format!("{url}: {kind}: {detail}"))
     }
 
-    fn status_error(fetched: &Fetched) -> ClientError {
+    fn status_error(&self, fetched: &Fetched) -> ClientError {
         let text = String::from_utf8_lossy(&fetched.body);
         let is_problem = fetched
             .headers
@@ -446,7 +458,8 @@ impl Client {
             .headers
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(parse_retry_after)
+            .map(|d| d.min(self.config.max_retry_after));
         ClientError::Status(Box::new(StatusError {
             url: fetched.url.to_string(),
             status: fetched.status.as_u16(),
@@ -499,7 +512,7 @@ impl Client {
                 .request(Method::GET, fetch_url, Some(accept), None)
                 .await?;
             if !got.status.is_success() {
-                return Err(Self::status_error(&got));
+                return Err(self.status_error(&got));
             }
             let l = links(&got.headers);
             let content_type = got
@@ -542,7 +555,7 @@ impl Client {
         let started = Instant::now();
         let got = self.request(Method::POST, url, None, Some(&body)).await?;
         if !got.status.is_success() {
-            return Err(Self::status_error(&got));
+            return Err(self.status_error(&got));
         }
         Ok(Receipt {
             location: got
@@ -605,7 +618,7 @@ impl Client {
         if status.is_success() {
             Ok(status.as_u16())
         } else {
-            Err(Self::status_error(&fetched))
+            Err(self.status_error(&fetched))
         }
     }
 
@@ -624,7 +637,7 @@ impl Client {
                 Ok(receipt) => return Ok(receipt),
                 Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
                     let wait = policy.delay(attempt, e.retry_after());
-                    if started.elapsed() + wait > policy.max_total {
+                    if started.elapsed().saturating_add(wait) > policy.max_total {
                         return Err(e);
                     }
                     tokio::time::sleep(wait).await;
@@ -646,7 +659,7 @@ impl Client {
             )
             .await?;
         if !got.status.is_success() {
-            return Err(Self::status_error(&got));
+            return Err(self.status_error(&got));
         }
         if got.truncated {
             return Err(ClientError::TooLarge(got.url.to_string()));
@@ -681,7 +694,7 @@ impl Client {
                 )
                 .await?;
             if !got.status.is_success() {
-                return Err(Self::status_error(&got));
+                return Err(self.status_error(&got));
             }
             if got.truncated {
                 return Err(ClientError::TooLarge(got.url.to_string()));

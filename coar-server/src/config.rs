@@ -92,6 +92,9 @@ pub struct Config {
     pub send_timeout: std::time::Duration,
     /// `[[pipeline]]` entries of the configuration file: the handlers run per pattern.
     pub pipeline: Vec<crate::handlers::HandlerSpec>,
+    /// `COAR_MAX_RETRY_AFTER`: the longest `Retry-After` of a peer that is honoured
+    /// (default 1d); longer values are cut to it.
+    pub max_retry_after: std::time::Duration,
     /// `COAR_LEASE`: how long a worker holds a notification before another may take it
     /// over (default 5m; it must outlast a worker's batch: eight runs of the slowest
     /// pipeline, or four of the slowest deliveries).
@@ -136,6 +139,8 @@ pub struct Layer {
     pub pipeline: Option<Vec<crate::handlers::HandlerSpec>>,
     /// `lease`.
     pub lease: Option<String>,
+    /// `max_retry_after`.
+    pub max_retry_after: Option<String>,
 }
 
 /// A setting with a bad value.
@@ -176,6 +181,7 @@ impl Layer {
             send_timeout: get("COAR_SEND_TIMEOUT"),
             pipeline: None,
             lease: get("COAR_LEASE"),
+            max_retry_after: get("COAR_MAX_RETRY_AFTER"),
         }
     }
 
@@ -205,6 +211,7 @@ impl Layer {
             send_timeout: self.send_timeout.or(other.send_timeout),
             pipeline: self.pipeline.or(other.pipeline),
             lease: self.lease.or(other.lease),
+            max_retry_after: self.max_retry_after.or(other.max_retry_after),
         }
     }
 }
@@ -315,6 +322,27 @@ impl Config {
                 )
             })?,
         };
+        // One notification's handling is cut at an eighth of the lease (it may start only
+        // while that much remains); one request of the slowest kind must fit in that.
+        let cap = crate::worker::time_cap(lease);
+        if cap < send_timeout {
+            return Err(bad(
+                &name("lease"),
+                format!(
+                    "{lease:?} is too short: a delivery may take send_timeout ({send_timeout:?}), and must fit in an eighth of the lease; use at least {:?}",
+                    send_timeout.saturating_mul(8)
+                ),
+            ));
+        }
+        let max_retry_after = match merged.max_retry_after {
+            None => coar_client::DEFAULT_MAX_RETRY_AFTER,
+            Some(s) => parse_duration(&s).ok_or_else(|| {
+                bad(
+                    &name("max_retry_after"),
+                    format!("{s:?} is not a duration such as 1h or 1d"),
+                )
+            })?,
+        };
         let pipeline = merged.pipeline.unwrap_or_default();
         for (i, spec) in pipeline.iter().enumerate() {
             spec.check().map_err(|m| {
@@ -352,6 +380,7 @@ impl Config {
             send_timeout,
             pipeline,
             lease,
+            max_retry_after,
         })
     }
 }
@@ -392,7 +421,7 @@ fn parse_count(
     })
 }
 
-/// `500ms`, `30s`, `2m`, or plain seconds.
+/// `500ms`, `30s`, `2m`, `1h`, `1d`, or plain seconds.
 fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -402,6 +431,8 @@ fn parse_duration(s: &str) -> Option<std::time::Duration> {
         "ms" => Some(std::time::Duration::from_millis(n)),
         "" | "s" => Some(std::time::Duration::from_secs(n)),
         "m" | "min" => Some(std::time::Duration::from_secs(n.checked_mul(60)?)),
+        "h" => Some(std::time::Duration::from_secs(n.checked_mul(3600)?)),
+        "d" => Some(std::time::Duration::from_secs(n.checked_mul(86_400)?)),
         _ => None,
     }
 }

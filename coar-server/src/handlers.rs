@@ -137,8 +137,10 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
 }
 
 /// POSTs a JSON event for each notification, signed with `X-Coar-Signature:
-/// sha256=<HMAC of the body>` when a secret is set. A failure is retried with the queue's
-/// backoff; a 4xx other than 408/429 is permanent.
+/// sha256=<HMAC of the body>` when a secret is set. Its URL is the operator's, so it may be
+/// private, and no redirect is followed. Any failure is ours, never the sender's: it is
+/// retried with the queue's backoff until the notification is dead, and the sender is not
+/// told.
 pub struct Webhook {
     url: String,
     secret: Option<String>,
@@ -181,14 +183,13 @@ impl Handler for Webhook {
                     format!("sha256={}", hmac_sha256_hex(secret.as_bytes(), &body)),
                 ));
             }
-            app.client
+            app.webhooks
                 .post_json(&self.url, &body, &headers)
                 .await
                 .map(|_| ())
-                .map_err(|e| HandlerError {
-                    message: format!("webhook {}: {e}", self.url),
-                    permanent: !e.is_retryable(),
-                })
+                // Our own endpoint failing is never the sender's fault: retried with the
+                // queue's backoff until the notification is dead, for the admin to see.
+                .map_err(|e| HandlerError::transient(format!("webhook {}: {e}", self.url)))
         })
     }
 }
@@ -243,8 +244,12 @@ impl Handler for AutoReply {
                 Notification::RequestEndorsement(o) => reply!(o),
                 _ => return Ok(()),
             };
-            let reply = built
-                .map_err(|e| HandlerError::permanent(format!("cannot answer this Offer: {e}")))?;
+            let reply = built.map_err(|e| {
+                HandlerError::refused(
+                    crate::worker::Refusal::Invalid,
+                    format!("cannot answer this Offer: {e}"),
+                )
+            })?;
             let body = reply.to_json_string().into_bytes();
             app.store
                 .insert(NewNotification::outbound(&reply, &body))

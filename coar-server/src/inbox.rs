@@ -62,7 +62,7 @@ pub async fn post(
 type Received = (String, &'static str, Response);
 
 async fn receive(
-    app: &App,
+    app: &Arc<App>,
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Body,
@@ -95,9 +95,9 @@ async fn receive(
         .await
         .map_err(|_| (none(), too_large()))?;
     let received = app
-        .receiver
-        .check(content_type, &bytes, None)
-        .map_err(|e| (none(), Problem::from(e)))?;
+        .check_body(content_type, bytes.clone())
+        .await
+        .map_err(|p| (none(), p))?;
     let notification = Notification::from_value(received.json).map_err(|e| {
         (
             none(),
@@ -294,10 +294,14 @@ pub async fn read(
     let body = match (format, stored_format) {
         (RdfFormat::JsonLd, Some(BodyFormat::JsonLd)) => record.body.clone(),
         _ => {
+            // It was read when it arrived: failing now is our bug, not the client's.
             let received = app
-                .receiver
-                .receive(Some(&record.media_type), &record.body, None)
-                .map_err(Problem::internal)?;
+                .receive_body(&record.media_type, record.body.clone())
+                .await
+                .map_err(|p| match p.status.is_client_error() {
+                    true => Problem::internal(p.detail),
+                    false => p,
+                })?;
             match format {
                 RdfFormat::JsonLd => received.json.to_string().into_bytes(),
                 other => received

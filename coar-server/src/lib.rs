@@ -18,6 +18,7 @@ mod feed;
 pub mod handlers;
 mod inbox;
 pub mod metrics;
+pub mod parse;
 pub mod problem;
 mod trust;
 pub mod worker;
@@ -56,14 +57,21 @@ pub struct App {
     pub receiver: Receiver,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
-    /// The client deliveries go through.
+    /// The client deliveries go through: to peer-chosen targets, always under the address
+    /// policy (unless `allow_private_targets` is set, for development).
     pub client: coar_client::Client,
+    /// The client for operator-configured URLs (webhooks): the configuration file is their
+    /// allow-list, so private addresses are allowed, but no redirect is followed, so it
+    /// reaches only the URL written there.
+    pub webhooks: coar_client::Client,
     /// The inbound processing pipeline.
     pub pipeline: worker::Pipeline,
     /// Group commit of received notifications.
     pub inserter: batch::Inserter,
     /// The admin dashboard's templates and sessions.
     pub dashboard: dashboard::Dashboard,
+    /// The bounded pool that reads peers' bodies off the async runtime.
+    pub parsers: parse::ParsePool,
 }
 
 impl App {
@@ -80,6 +88,38 @@ impl App {
             "name": self.config.name,
             "type": "Service",
         })
+    }
+
+    /// Checks a body as the inbox does ([`Receiver::check`]), on the parsing pool unless it
+    /// is small JSON.
+    pub async fn check_body(
+        self: &Arc<Self>,
+        content_type: Option<&str>,
+        body: axum::body::Bytes,
+    ) -> Result<coar_ldn::Checked, problem::Problem> {
+        let json =
+            content_type.and_then(coar_ldn::body_format) == Some(coar_ldn::BodyFormat::JsonLd);
+        if json && body.len() <= parse::INLINE_JSON_BYTES {
+            return Ok(self.receiver.check(content_type, &body, None)?);
+        }
+        let (app, content_type) = (self.clone(), content_type.map(str::to_owned));
+        Ok(self
+            .parsers
+            .run(move || app.receiver.check(content_type.as_deref(), &body, None))
+            .await??)
+    }
+
+    /// Reads a body fully, with its RDF dataset ([`Receiver::receive`]), on the parsing pool.
+    pub async fn receive_body(
+        self: &Arc<Self>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<coar_ldn::Received, problem::Problem> {
+        let (app, content_type) = (self.clone(), content_type.to_owned());
+        Ok(self
+            .parsers
+            .run(move || app.receiver.receive(Some(&content_type), &body, None))
+            .await??)
     }
 
     /// A stored notification's URL.
@@ -118,23 +158,28 @@ pub async fn app_with(
         max_delay: Duration::from_secs(3600).max(config.retry_base),
     };
     let store = Store::open_with(store_config).await?;
-    let client = coar_client::Client::new(
-        coar_client::ClientConfig {
-            allow_private: config.allow_private_targets,
-            timeout: config.send_timeout,
-            user_agent: format!(
-                "coar-notify-rs/{} ({})",
-                env!("CARGO_PKG_VERSION"),
-                config.base_url
-            ),
-            ..coar_client::ClientConfig::default()
-        },
-        contexts(),
-    )
-    .map_err(|e| coar_store::StoreError::Invalid {
+    let client_config = coar_client::ClientConfig {
+        allow_private: config.allow_private_targets,
+        timeout: config.send_timeout,
+        user_agent: format!(
+            "coar-notify-rs/{} ({})",
+            env!("CARGO_PKG_VERSION"),
+            config.base_url
+        ),
+        max_retry_after: config.max_retry_after,
+        ..coar_client::ClientConfig::default()
+    };
+    let webhook_config = coar_client::ClientConfig {
+        allow_private: true,
+        max_redirects: 0,
+        ..client_config.clone()
+    };
+    let client_error = |e: coar_client::ClientError| coar_store::StoreError::Invalid {
         field: "client",
         message: e.to_string(),
-    })?;
+    };
+    let client = coar_client::Client::new(client_config, contexts()).map_err(client_error)?;
+    let webhooks = coar_client::Client::new(webhook_config, contexts()).map_err(client_error)?;
     let receiver = Receiver::new(
         contexts(),
         ReceiverConfig {
@@ -150,8 +195,10 @@ pub async fn app_with(
         inserter: batch::Inserter::spawn(store.clone()),
         store,
         client,
+        webhooks,
         pipeline,
         dashboard: dashboard::Dashboard::default(),
+        parsers: parse::ParsePool::per_core(),
     }))
 }
 
@@ -277,6 +324,15 @@ async fn cors(request: Request, next: Next) -> Response {
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let missing = app.metrics.workers.missing();
+    if missing > 0 {
+        tracing::error!(missing, "health check failed: worker loops are not running");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{missing} worker loop(s) not running\n"),
+        )
+            .into_response();
+    }
     match app.store.ping().await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => {
@@ -312,12 +368,13 @@ pub async fn serve(
     let mut workers = worker::spawn(app.clone(), app.config.workers, stopped);
     let result = axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
     let _ = stop.send(true);
     while workers.join_next().await.is_some() {}
+    app.metrics.workers.retire(app.config.workers);
     result
 }
 
@@ -325,8 +382,9 @@ pub async fn serve(
 /// deployments that scale web and workers separately on PostgreSQL.
 pub async fn work(app: Arc<App>, count: usize, shutdown: impl Future<Output = ()>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut workers = worker::spawn(app, count.max(1), stopped);
+    let mut workers = worker::spawn(app.clone(), count.max(1), stopped);
     shutdown.await;
     let _ = stop.send(true);
     while workers.join_next().await.is_some() {}
+    app.metrics.workers.retire(count.max(1));
 }

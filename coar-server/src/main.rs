@@ -378,6 +378,8 @@ fn with_config(
         send_timeout: settings.send_timeout,
         pipeline: None,
         lease: settings.lease,
+        // Settings without a flag: environment or configuration file only.
+        ..Layer::default()
     };
     let file = match file.map(|f| Layer::from_file(&f)).transpose() {
         Ok(f) => f,

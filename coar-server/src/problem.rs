@@ -59,6 +59,12 @@ impl Problem {
         self
     }
 
+    /// Adds a header whose value is built at run time.
+    pub fn with_header_value(mut self, name: header::HeaderName, value: HeaderValue) -> Problem {
+        self.headers.push((name, value));
+        self
+    }
+
     /// An internal error: logged in full, answered without details.
     pub fn internal(err: impl std::fmt::Display) -> Problem {
         tracing::error!(error = %err, "internal error");
@@ -96,15 +102,43 @@ impl IntoResponse for Problem {
 
 impl From<coar_ldn::ReceiveError> for Problem {
     fn from(err: coar_ldn::ReceiveError) -> Problem {
-        let p = Problem::new(err.status(), err.title(), err.to_string());
-        if err.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            p.with_header(
-                header::HeaderName::from_static("accept-post"),
-                coar_ldn::ACCEPT_POST,
-            )
-        } else {
-            p
+        use coar_ldn::ReceiveError as E;
+        let mut p = Problem::new(err.status(), err.title(), err.to_string());
+        match &err {
+            E::UnsupportedMediaType { .. } => {
+                p = p.with_header(
+                    header::HeaderName::from_static("accept-post"),
+                    coar_ldn::ACCEPT_POST,
+                );
+            }
+            E::DuplicateKey { key, pointer } => p.errors.push(json!({
+                "pointer": pointer,
+                "rule": "json.duplicate-member",
+                "severity": "error",
+                "message": format!("the member {key:?} appears more than once in this object"),
+            })),
+            E::OverBudget(exceeded) => p.errors.push(json!({
+                "budget": exceeded.name(),
+                "message": exceeded.to_string(),
+            })),
+            E::TooDeep { limit } => p.errors.push(json!({
+                "budget": "depth",
+                "message": format!("nested deeper than {limit} levels"),
+            })),
+            _ => {}
         }
+        p
+    }
+}
+
+impl From<crate::parse::Busy> for Problem {
+    fn from(err: crate::parse::Busy) -> Problem {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            format!("{err}; try again shortly"),
+        )
+        .with_header(header::RETRY_AFTER, "1")
     }
 }
 

@@ -2,7 +2,12 @@
 //! deliver outbound ones through `coar-client`. At-least-once: a handler may see a
 //! notification again after a crash, so handlers must be idempotent.
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc,
+    time::Duration,
+};
+
+use futures_util::FutureExt;
 
 use coar_model::{Notification, Pattern};
 use coar_store::{Claim, Delivery, Direction, Failure, NewNotification, Record, State};
@@ -14,11 +19,44 @@ use crate::App;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct HandlerError {
-    /// What went wrong.
+    /// What went wrong, for the admin: recorded with the attempt, never sent to a peer.
     pub message: String,
-    /// Retrying cannot help: the notification fails at once (and its sender is told, with an
-    /// Unprocessable Notification, when it gave an inbox).
+    /// Retrying cannot help: the notification fails at once.
     pub permanent: bool,
+    /// `Some` when the sender's notification is at fault: it is then answered with an
+    /// Unprocessable Notification (when it gave an inbox) whose summary is the refusal's
+    /// fixed sentence. `None` for our own failures (a webhook down, a database error),
+    /// which stay local: retried with backoff, then dead for the admin to see.
+    pub refusal: Option<Refusal>,
+}
+
+/// How a sender's notification is at fault, each with a fixed, safe sentence for the
+/// Unprocessable Notification: nothing internal (URLs, responses, messages) is ever echoed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It breaks a rule of COAR Notify, or of this service, for its pattern.
+    Invalid,
+    /// It refers to a resource this service does not know.
+    UnknownObject,
+    /// This service's policy refuses it.
+    Policy,
+}
+
+impl Refusal {
+    /// The summary sent to the sender.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Refusal::Invalid => {
+                "The notification could not be processed: it does not meet the requirements for its pattern."
+            }
+            Refusal::UnknownObject => {
+                "The notification could not be processed: it refers to a resource this service does not know."
+            }
+            Refusal::Policy => {
+                "The notification could not be processed: this service's policy does not accept it."
+            }
+        }
+    }
 }
 
 impl HandlerError {
@@ -27,14 +65,27 @@ impl HandlerError {
         HandlerError {
             message: message.into(),
             permanent: false,
+            refusal: None,
         }
     }
 
-    /// A failure no retry will fix.
+    /// A failure of ours that no retry will fix: the notification fails, and the sender is
+    /// not told (it did nothing wrong).
     pub fn permanent(message: impl Into<String>) -> HandlerError {
         HandlerError {
             message: message.into(),
             permanent: true,
+            refusal: None,
+        }
+    }
+
+    /// The sender's notification is at fault: it fails for good, and the sender is told
+    /// with `refusal`'s fixed sentence (`message` stays here, for the admin).
+    pub fn refused(refusal: Refusal, message: impl Into<String>) -> HandlerError {
+        HandlerError {
+            message: message.into(),
+            permanent: true,
+            refusal: Some(refusal),
         }
     }
 }
@@ -158,8 +209,19 @@ async fn handle_batch(
             break;
         }
         let succeeded = match direction {
-            Direction::Inbound => process(app, claim).await.then_some(None),
-            Direction::Outbound => deliver(app, claim).await.map(Some),
+            Direction::Inbound => guarded(app, claim, process(app, claim))
+                .await
+                .map(|ok| ok.then_some(None)),
+            Direction::Outbound => guarded(app, claim, deliver(app, claim))
+                .await
+                .map(|d| d.map(Some)),
+        };
+        let succeeded = match succeeded {
+            Ok(s) => s,
+            Err(message) => {
+                record_caught(app, claim, message).await;
+                None
+            }
         };
         if let Some(delivery) = succeeded {
             done.push((claim, delivery));
@@ -173,15 +235,52 @@ async fn handle_batch(
 }
 
 /// Starts `count` workers; they stop when `stop` turns true, after finishing the notification
-/// in hand and handing back the rest of their claim.
+/// in hand and handing back the rest of their claim. Each runs under a supervisor: a loop
+/// that ends while it should still run (a panic outside any one notification) is counted in
+/// `/metrics` and started again after a second; `/healthz` answers 503 while any is down.
 pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
     let mut set = JoinSet::new();
     let host = std::process::id();
+    app.metrics.workers.expect(count);
     for n in 0..count {
         let (app, stop) = (app.clone(), stop.clone());
-        set.spawn(run(app, format!("worker-{host}-{n}"), stop));
+        set.spawn(supervise(app, format!("worker-{host}-{n}"), stop));
     }
     set
+}
+
+/// Runs one worker's loop until `stop`, restarting it when it ends otherwise.
+async fn supervise(app: Arc<App>, name: String, stop: watch::Receiver<bool>) {
+    let mut first = true;
+    loop {
+        let running = match std::mem::take(&mut first) {
+            true => app.metrics.workers.adopt(),
+            false => app.metrics.workers.started(),
+        };
+        let result = AssertUnwindSafe(run(app.clone(), name.clone(), stop.clone()))
+            .catch_unwind()
+            .await;
+        drop(running);
+        if *stop.borrow() {
+            return;
+        }
+        app.metrics.workers.restarted();
+        let reason = match &result {
+            Err(payload) => panic_message(payload.as_ref()),
+            Ok(()) => "the loop returned".to_owned(),
+        };
+        tracing::error!(worker = %name, %reason, "a worker loop stopped; restarting it");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// One worker's loop.
@@ -210,6 +309,40 @@ pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
                 _ = stop.changed() => {}
             }
         }
+    }
+}
+
+/// The longest one notification's processing or delivery may take: what remains of a lease
+/// when it may still be started ([`START_WITHIN`]), so that it always ends within its lease
+/// and no other worker takes it over while it runs (which would send it twice).
+pub fn time_cap(lease: Duration) -> Duration {
+    lease / START_WITHIN
+}
+
+/// Runs `work` (processing or delivering `claim`) within [`time_cap`], catching a panic.
+/// `Err` is the failure to record: the panic's message, or the cap; `Ok` is the work's own
+/// result, which records itself.
+async fn guarded<T>(app: &App, claim: &Claim, work: impl Future<Output = T>) -> Result<T, String> {
+    let cap = time_cap(app.config.lease);
+    match tokio::time::timeout(cap, AssertUnwindSafe(work).catch_unwind()).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(payload)) => {
+            app.metrics.workers.panicked();
+            let message = panic_message(payload.as_ref());
+            tracing::error!(key = claim.record.key, panic = %message, "a notification's handling panicked");
+            Err(format!("the handling panicked: {message}"))
+        }
+        Err(_) => Err(format!(
+            "the handling took longer than {} s, the most a notification may take within its lease",
+            cap.as_secs()
+        )),
+    }
+}
+
+/// Records a failure that `guarded` caught; it is retried with backoff like any other.
+async fn record_caught(app: &App, claim: &Claim, message: String) {
+    if let Err(e) = app.store.fail(claim, Failure::transient(message)).await {
+        tracing::warn!(key = claim.record.key, error = %e, "could not record the failure");
     }
 }
 
@@ -246,7 +379,9 @@ async fn process(app: &App, claim: &Claim) -> bool {
             match app.store.fail(claim, failure).await {
                 Ok(State::Failed | State::Dead) => {
                     tracing::warn!(key, error = %err.message, "processing failed for good");
-                    tell_sender(app, &claim.record, &err.message).await;
+                    if let Some(refusal) = err.refusal {
+                        tell_sender(app, &claim.record, refusal).await;
+                    }
                 }
                 Ok(_) => {
                     tracing::info!(key, error = %err.message, "processing failed; retry scheduled")
@@ -271,9 +406,10 @@ async fn run_pipeline(app: &App, record: &Record, n: &Notification) -> Result<()
     Ok(())
 }
 
-/// As the specification recommends, a notification that failed for good is answered with
-/// an Unprocessable Notification, when the sender gave an inbox.
-async fn tell_sender(app: &App, record: &Record, reason: &str) {
+/// As the specification recommends, a notification refused for its own fault is answered
+/// with an Unprocessable Notification, when the sender gave an inbox. Its summary is the
+/// refusal's fixed sentence: nothing of ours (URLs, messages, responses) goes out.
+async fn tell_sender(app: &App, record: &Record, refusal: Refusal) {
     let Ok(received) = Notification::from_slice_with(
         &record.body,
         coar_model::Limits {
@@ -285,10 +421,7 @@ async fn tell_sender(app: &App, record: &Record, reason: &str) {
     if received.pattern() == Some(Pattern::Unprocessable) {
         return; // never answer a Flag with a Flag
     }
-    let flag = match received
-        .unprocessable_reply(format!("could not be processed: {reason}"))
-        .build()
-    {
+    let flag = match received.unprocessable_reply(refusal.summary()).build() {
         Ok(f) => Notification::from(f),
         Err(e) => {
             tracing::info!(key = record.key, error = %e, "no Unprocessable Notification sent: the sender gave no way back");
@@ -368,15 +501,17 @@ async fn deliver(app: &App, claim: &Claim) -> Option<Delivery> {
     }
 }
 
+/// Now plus `d`, or `None` if that cannot be represented (no panic on a huge `d`).
 fn chrono_after(d: Duration) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::Duration::from_std(d)
         .ok()
-        .map(|d| chrono::Utc::now() + d)
+        .and_then(|d| chrono::Utc::now().checked_add_signed(d))
 }
 
 /// When to try a delivery again: the queue's exponential backoff plus up to half of it
 /// again at random (so that many deliveries that failed together do not retry together),
-/// and never before the peer's `Retry-After`.
+/// and never before the peer's `Retry-After`, which is cut to
+/// [`ClientConfig::max_retry_after`](coar_client::ClientConfig::max_retry_after) first.
 fn jittered(
     app: &App,
     attempt: u32,
@@ -384,5 +519,8 @@ fn jittered(
 ) -> Option<chrono::DateTime<chrono::Utc>> {
     let backoff = app.store.policy().delay(attempt);
     let jitter = app.client.config().retry_jitter(backoff / 2);
-    chrono_after((backoff + jitter).max(retry_after.unwrap_or_default()))
+    let peer = retry_after
+        .unwrap_or_default()
+        .min(app.client.config().max_retry_after);
+    chrono_after(backoff.saturating_add(jitter).max(peer))
 }
