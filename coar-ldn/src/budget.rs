@@ -10,8 +10,9 @@ use std::{
 /// caller checks before anything is parsed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    /// The most RDF triples a document may hold (default 10 000; a notification has about
-    /// 40).
+    /// The most RDF triples a Turtle document may hold (default 10 000; a notification has
+    /// about 40). JSON-LD needs none: its triples are bounded by its values, and so by its
+    /// size.
     pub max_triples: usize,
     /// The deepest nesting: of JSON values, of Turtle's `[ ]`, `( )` and `<< >>`, and of
     /// nodes embedded in the JSON-LD shaped from RDF (default 32; notifications need about

@@ -111,6 +111,11 @@ pub fn inbox_from_html(html: &str, base: &Url) -> Option<Url> {
 fn parse_attributes(tag: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let bytes = tag.as_bytes();
+    // The scan steps over bytes, so a malformed tag can leave it inside a multi-byte
+    // character: slices are taken from bytes and decoded leniently, never from `str`.
+    let text = |from: usize, to: usize| {
+        String::from_utf8_lossy(&bytes[from.min(bytes.len())..to.min(bytes.len())]).into_owned()
+    };
     let mut i = 0;
     while i < bytes.len() {
         while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
@@ -124,7 +129,7 @@ fn parse_attributes(tag: &str) -> Vec<(String, String)> {
         {
             i += 1;
         }
-        let name = tag[name_start..i].to_ascii_lowercase();
+        let name = text(name_start, i).to_ascii_lowercase();
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
         }
@@ -141,14 +146,14 @@ fn parse_attributes(tag: &str) -> Vec<(String, String)> {
                 while i < bytes.len() && bytes[i] != quote {
                     i += 1;
                 }
-                value = tag[v_start..i.min(tag.len())].to_owned();
+                value = text(v_start, i);
                 i += 1;
             } else {
                 let v_start = i;
                 while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
                     i += 1;
                 }
-                value = tag[v_start..i].to_owned();
+                value = text(v_start, i);
             }
         }
         if !name.is_empty() {
@@ -163,6 +168,20 @@ fn parse_attributes(tag: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_tags_never_panic() {
+        let base = Url::parse("https://repo.example/").unwrap();
+        for html in [
+            "<link =\"a\"é>",
+            "<link ='a'éé href=x>",
+            "<link rel=\"é",
+            "<link é=é>",
+            "<LINK\u{301}>",
+        ] {
+            assert_eq!(inbox_from_html(html, &base), None, "{html}");
+        }
+    }
 
     #[test]
     fn link_headers_skip_fragments() {

@@ -4,9 +4,41 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::{App, problem::Problem};
 
-/// Whether `a` and `b` are equal, in time that does not depend on where they differ.
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use subtle::ConstantTimeEq;
+
+/// Whether `a` and `b` are equal, in time that depends neither on where they differ nor on
+/// their lengths: their SHA-256 digests are compared with `subtle`.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    Sha256::digest(a)
+        .as_slice()
+        .ct_eq(Sha256::digest(b).as_slice())
+        .into()
+}
+
+/// HMAC-SHA256 (RFC 2104) with the `hmac` crate, lower-case hex.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A route layer for the admin API: the token is checked before the handler runs, so
+/// before any of the body is read or parsed.
+pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    match require_admin(&app, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(problem) => problem.into_response(),
+    }
 }
 
 /// 401 without credentials, 403 with wrong ones, 404 when no admin token is configured.
@@ -35,5 +67,34 @@ pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
             "Forbidden",
             "the token is not the admin token",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test case 2.
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block.
+        assert_eq!(
+            hmac_sha256_hex(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn equality_does_not_depend_on_length() {
+        assert!(constant_time_eq(b"same token", b"same token"));
+        assert!(!constant_time_eq(b"same token", b"same toke"));
+        assert!(!constant_time_eq(b"", b"x"));
     }
 }

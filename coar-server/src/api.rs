@@ -236,8 +236,12 @@ pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> 
         until: get(&q.to)
             .map(|v| parse_time("to", &v))
             .transpose()?
-            .map(|t| t + chrono::Duration::microseconds(1)),
+            .map(|t| {
+                t.checked_add_signed(chrono::Duration::microseconds(1))
+                    .unwrap_or(t)
+            }),
         text: get(&q.q),
+        attributed_only: false,
     })
 }
 
@@ -419,14 +423,14 @@ pub async fn add_service(
         tokens: body.tokens,
     };
     let s = app.store.add_service(&input).await?;
-    if s.enabled {
-        app.store.release_quarantined_from(&s.id).await?;
-    }
+    let released = app.store.release_for(&s).await?;
     let location = format!("{}/api/services/{}", app.config.base_url, s.key);
+    let mut body = service_json(&s);
+    body["quarantine"] = json!(released);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(service_json(&s)),
+        Json(body),
     )
         .into_response())
 }
@@ -455,10 +459,11 @@ pub async fn update_service(
         tokens: body.tokens,
     };
     let s = app.store.update_service(key, &input).await?;
-    if s.enabled && !current.enabled {
-        app.store.release_quarantined_from(&s.id).await?;
-    }
-    Ok(Json(service_json(&s)).into_response())
+    // Its rules may now vouch for more of what waits (never for less than its evidence).
+    let released = app.store.release_for(&s).await?;
+    let mut body = service_json(&s);
+    body["quarantine"] = json!(released);
+    Ok(Json(body).into_response())
 }
 
 /// `DELETE /api/services/{key}`: 204, or 404.

@@ -22,6 +22,8 @@ pub struct Pending {
     pub media_type: String,
     /// The sender's address.
     pub remote_addr: Option<String>,
+    /// SHA-256 of the bearer token the sender presented.
+    pub bearer_sha256: Option<String>,
     /// The service it is attributed to.
     pub service: Option<i64>,
     /// Queued or quarantined.
@@ -115,6 +117,7 @@ async fn write_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             .iter()
             .map(|j| NewNotification {
                 remote_addr: j.pending.remote_addr.clone(),
+                bearer_sha256: j.pending.bearer_sha256.clone(),
                 service: j.pending.service,
                 state: j.pending.state,
                 ..NewNotification::inbound(

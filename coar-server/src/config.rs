@@ -95,6 +95,23 @@ pub struct Config {
     /// `COAR_MAX_RETRY_AFTER`: the longest `Retry-After` of a peer that is honoured
     /// (default 1d); longer values are cut to it.
     pub max_retry_after: std::time::Duration,
+    /// `COAR_TRUSTED_PROXIES`: address ranges of reverse proxies whose `Forwarded` and
+    /// `X-Forwarded-For` headers are believed (default none: the connection's address is
+    /// the sender's).
+    pub trusted_proxies: Vec<coar_store::Cidr>,
+    /// `COAR_PUBLISH_UNTRUSTED`: whether notifications attributed to no registered service
+    /// are shown in the public inbox listing and feed (default false; with `COAR_TRUST=accept`,
+    /// an open inbox, everything is published).
+    pub publish_untrusted: bool,
+    /// `COAR_RATE_LIMIT`: POSTs to the inbox per sender address (default `600/min`: a
+    /// bucket of 600, refilled at 10 a second; `off` for none).
+    pub rate_limit: Option<crate::limits::Rate>,
+    /// `COAR_SERVICE_RATE_LIMIT`: notifications per attributed service (default
+    /// `6000/min`; `off` for none).
+    pub service_rate_limit: Option<crate::limits::Rate>,
+    /// `COAR_QUARANTINE_LIMIT`: the most notifications held in quarantine per unattributed
+    /// origin and per sender address (default 1000); past it, 429.
+    pub quarantine_limit: u64,
     /// `COAR_LEASE`: how long a worker holds a notification before another may take it
     /// over (default 5m; it must outlast a worker's batch: eight runs of the slowest
     /// pipeline, or four of the slowest deliveries).
@@ -141,6 +158,18 @@ pub struct Layer {
     pub lease: Option<String>,
     /// `max_retry_after`.
     pub max_retry_after: Option<String>,
+    /// `admin_token_file`: a file holding the admin token (systemd and Docker credentials).
+    pub admin_token_file: Option<String>,
+    /// `trusted_proxies`: comma-separated ranges.
+    pub trusted_proxies: Option<String>,
+    /// `publish_untrusted`.
+    pub publish_untrusted: Option<toml::Value>,
+    /// `rate_limit`.
+    pub rate_limit: Option<String>,
+    /// `service_rate_limit`.
+    pub service_rate_limit: Option<String>,
+    /// `quarantine_limit`.
+    pub quarantine_limit: Option<toml::Value>,
 }
 
 /// A setting with a bad value.
@@ -182,6 +211,12 @@ impl Layer {
             pipeline: None,
             lease: get("COAR_LEASE"),
             max_retry_after: get("COAR_MAX_RETRY_AFTER"),
+            admin_token_file: get("COAR_ADMIN_TOKEN_FILE"),
+            trusted_proxies: get("COAR_TRUSTED_PROXIES"),
+            publish_untrusted: get("COAR_PUBLISH_UNTRUSTED").map(toml::Value::String),
+            rate_limit: get("COAR_RATE_LIMIT"),
+            service_rate_limit: get("COAR_SERVICE_RATE_LIMIT"),
+            quarantine_limit: get("COAR_QUARANTINE_LIMIT").map(toml::Value::String),
         }
     }
 
@@ -212,6 +247,12 @@ impl Layer {
             pipeline: self.pipeline.or(other.pipeline),
             lease: self.lease.or(other.lease),
             max_retry_after: self.max_retry_after.or(other.max_retry_after),
+            admin_token_file: self.admin_token_file.or(other.admin_token_file),
+            trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
+            publish_untrusted: self.publish_untrusted.or(other.publish_untrusted),
+            rate_limit: self.rate_limit.or(other.rate_limit),
+            service_rate_limit: self.service_rate_limit.or(other.service_rate_limit),
+            quarantine_limit: self.quarantine_limit.or(other.quarantine_limit),
         }
     }
 }
@@ -266,7 +307,23 @@ impl Config {
             }
             None => format!("http://{bind}"),
         };
-        let admin_token = merged.admin_token.filter(|t| !t.is_empty());
+        let admin_token = match (
+            merged.admin_token.filter(|t| !t.is_empty()),
+            merged.admin_token_file,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    &name("admin_token_file"),
+                    "give the admin token or a file that holds it, not both",
+                ));
+            }
+            (token, None) => token,
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| bad(&name("admin_token_file"), format!("{file}: {e}")))?;
+                Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+            }
+        };
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(bad(&name("admin_token"), "use at least 16 characters"));
         }
@@ -343,6 +400,31 @@ impl Config {
                 )
             })?,
         };
+        let trusted_proxies = merged
+            .trusted_proxies
+            .unwrap_or_default()
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                c.parse::<coar_store::Cidr>()
+                    .map_err(|m| bad(&name("trusted_proxies"), m))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let publish_untrusted = parse_bool(merged.publish_untrusted, false, "publish_untrusted")?;
+        let rate = |value: Option<String>, default: &str, key: &str| {
+            crate::limits::Rate::parse(value.as_deref().unwrap_or(default))
+                .map_err(|m| bad(&name(key), m))
+        };
+        let rate_limit = rate(merged.rate_limit, "600/min", "rate_limit")?;
+        let service_rate_limit = rate(merged.service_rate_limit, "6000/min", "service_rate_limit")?;
+        let quarantine_limit = parse_count(
+            merged.quarantine_limit,
+            1000,
+            1,
+            100_000_000,
+            "quarantine_limit",
+        )? as u64;
         let pipeline = merged.pipeline.unwrap_or_default();
         for (i, spec) in pipeline.iter().enumerate() {
             spec.check().map_err(|m| {
@@ -381,6 +463,11 @@ impl Config {
             pipeline,
             lease,
             max_retry_after,
+            trusted_proxies,
+            publish_untrusted,
+            rate_limit,
+            service_rate_limit,
+            quarantine_limit,
         })
     }
 }

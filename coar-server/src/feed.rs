@@ -68,8 +68,10 @@ fn xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 forbids are dropped.
+            // Characters XML 1.0 forbids are dropped: controls, and U+FFFE and U+FFFF
+            // (surrogates cannot be a `char`).
             c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            '\u{fffe}' | '\u{ffff}' => {}
             c => out.push(c),
         }
     }
@@ -127,7 +129,11 @@ pub async fn feed(
             .transpose()?,
         since,
         // `to` is inclusive: a notification received at that instant is in the feed.
-        until: until.map(|t| t + chrono::Duration::microseconds(1)),
+        until: until.map(|t| {
+            t.checked_add_signed(chrono::Duration::microseconds(1))
+                .unwrap_or(t)
+        }),
+        attributed_only: app.publishes_attributed_only(),
         ..Filter::default()
     };
     let page = app.store.list(&filter, after, limit).await?;
@@ -256,4 +262,16 @@ fn entry(out: &mut String, app: &App, r: &Record) {
         xml(r.pattern.map_or("unrecognised", |p| p.slug()))
     );
     let _ = writeln!(out, "  </entry>");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn what_xml_forbids_is_dropped() {
+        assert_eq!(
+            super::xml("a\u{0}b\u{fffe}c\u{ffff}d\u{fffd}<"),
+            "abcd\u{fffd}&lt;"
+        );
+        assert_eq!(super::xml("\t\n\r\u{10000}"), "\t\n\r\u{10000}");
+    }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use coar_model::{Notification, Offer, Pattern};
 use coar_store::{NewNotification, Record};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::{
     App,
@@ -26,8 +25,14 @@ pub struct HandlerSpec {
     pub handler: String,
     /// webhook: where to POST the event.
     pub url: Option<String>,
-    /// webhook: the HMAC-SHA256 key of the `X-Coar-Signature` header.
+    /// webhook: the signing secret of the Standard Webhooks signature (`whsec_` and base64,
+    /// as Standard Webhooks libraries generate, or any string of 16 or more characters).
     pub secret: Option<String>,
+    /// webhook: which events to POST: `received` (an inbound notification of `patterns`,
+    /// in the pipeline; the default), `delivered` and `dead` (an outbound notification of
+    /// `patterns` delivered, or given up on).
+    #[serde(default)]
+    pub events: Vec<String>,
     /// auto-reply: `accept`, `reject`, `tentative-accept` or `tentative-reject`.
     pub reply: Option<String>,
     /// auto-reply: the reply's summary.
@@ -35,6 +40,18 @@ pub struct HandlerSpec {
 }
 
 impl HandlerSpec {
+    /// Whether a webhook posts `received` events (the default when no event is named).
+    fn receives(&self) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == "received")
+    }
+
+    /// Whether this is a webhook for `event` of an outbound notification of `pattern`.
+    pub fn posts(&self, event: &str, pattern: Option<Pattern>) -> bool {
+        self.handler == "webhook"
+            && self.events.iter().any(|e| e == event)
+            && self.patterns().is_ok_and(|ps| ps.contains(&pattern))
+    }
+
     fn patterns(&self) -> Result<Vec<Option<Pattern>>, String> {
         let mut out = Vec::new();
         for p in &self.patterns {
@@ -63,6 +80,22 @@ impl HandlerSpec {
                 }
                 if self.secret.as_deref().is_some_and(|s| s.len() < 16) {
                     return Err("secret must be at least 16 characters".into());
+                }
+                if let Some(s) = self
+                    .secret
+                    .as_deref()
+                    .and_then(|s| s.strip_prefix("whsec_"))
+                    && base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s)
+                        .is_err()
+                {
+                    return Err("a secret that starts with whsec_ must be base64 after it".into());
+                }
+                if let Some(e) = self
+                    .events
+                    .iter()
+                    .find(|e| !matches!(e.as_str(), "received" | "delivered" | "dead"))
+                {
+                    return Err(format!("unknown event {e:?} (received, delivered or dead)"));
                 }
                 Ok(())
             }
@@ -100,6 +133,8 @@ pub fn pipeline(specs: &[HandlerSpec]) -> Result<Pipeline, String> {
     for spec in specs {
         spec.check()?;
         let handler: Arc<dyn Handler> = match spec.handler.as_str() {
+            // Only `delivered`/`dead`: no step of the inbound pipeline.
+            "webhook" if !spec.receives() => continue,
             "webhook" => Arc::new(Webhook {
                 url: spec.url.clone().unwrap_or_default(),
                 secret: spec.secret.clone(),
@@ -114,33 +149,122 @@ pub fn pipeline(specs: &[HandlerSpec]) -> Result<Pipeline, String> {
     Ok(pipeline)
 }
 
-/// HMAC-SHA256 (RFC 2104), lower-case hex.
-pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    const BLOCK: usize = 64;
-    let mut k = if key.len() > BLOCK {
-        Sha256::digest(key).to_vec()
-    } else {
-        key.to_vec()
-    };
-    k.resize(BLOCK, 0);
-    let pad = |byte: u8| k.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    hex::encode(
-        Sha256::new()
-            .chain_update(pad(0x5c))
-            .chain_update(inner)
-            .finalize(),
+/// The signing key of a Standard Webhooks secret: `whsec_` + base64 is decoded, anything
+/// else is used as its bytes.
+fn webhook_key(secret: &str) -> Vec<u8> {
+    use base64::Engine;
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
+/// The Standard Webhooks signature of a message: `v1,` + base64 of the HMAC-SHA256 of
+/// `{id}.{timestamp}.{body}`, keyed with [`webhook_key`].
+pub fn webhook_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&webhook_key(secret))
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     )
 }
 
-/// POSTs a JSON event for each notification, signed with `X-Coar-Signature:
-/// sha256=<HMAC of the body>` when a secret is set. Its URL is the operator's, so it may be
-/// private, and no redirect is followed. Any failure is ours, never the sender's: it is
-/// retried with the queue's backoff until the notification is dead, and the sender is not
-/// told.
+/// The event of a webhook about `record`, as JSON: what happened, the notification's
+/// indexed fields and the notification itself.
+fn webhook_event(app: &App, event: &str, record: &Record, n: Option<&Notification>) -> Vec<u8> {
+    serde_json::json!({
+        "type": format!("notification.{event}"),
+        "event": format!("notification.{event}"),
+        "key": record.key,
+        "direction": record.direction.as_str(),
+        "url": app.notification_url(record.key),
+        "id": record.notification_id,
+        "pattern": record.pattern,
+        "origin": record.origin_id,
+        "target": record.target_id,
+        "object": record.object_id,
+        "context": record.context_id,
+        "in_reply_to": record.in_reply_to,
+        "received_at": record.received_at,
+        "state": record.state.as_str(),
+        "notification": n.map(Notification::to_value),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// POSTs one webhook event, signed as Standard Webhooks say (`webhook-id`, stable across
+/// retries so the receiver can drop repeats; `webhook-timestamp`, so it can drop replays;
+/// `webhook-signature`), through the operator's client.
+async fn post_webhook(
+    app: &App,
+    url: &str,
+    secret: Option<&str>,
+    event: &str,
+    record: &Record,
+    body: &[u8],
+) -> Result<(), coar_client::ClientError> {
+    let id = format!("msg_{}_{event}", record.key);
+    let timestamp = chrono::Utc::now().timestamp();
+    let mut headers = vec![
+        ("webhook-id", id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("x-coar-event", format!("notification.{event}")),
+    ];
+    if let Some(secret) = secret {
+        headers.push((
+            "webhook-signature",
+            webhook_signature(secret, &id, timestamp, body),
+        ));
+    }
+    app.webhooks
+        .post_json(url, body, &headers)
+        .await
+        .map(|_| ())
+}
+
+/// Posts the `delivered` or `dead` event of an outbound notification to every webhook that
+/// asks for it. Best effort, off the worker: three tries over about five seconds; the
+/// durable record of the delivery is its attempts.
+pub fn outbound_event(app: &Arc<App>, event: &'static str, record: &Record) {
+    for spec in app
+        .config
+        .pipeline
+        .iter()
+        .filter(|s| s.posts(event, record.pattern))
+    {
+        let (app, record) = (app.clone(), record.clone());
+        let (url, secret) = (spec.url.clone().unwrap_or_default(), spec.secret.clone());
+        tokio::spawn(async move {
+            let body = webhook_event(&app, event, &record, None);
+            for wait in [1, 4, 0] {
+                match post_webhook(&app, &url, secret.as_deref(), event, &record, &body).await {
+                    Ok(()) => return,
+                    Err(e) if wait > 0 => {
+                        tracing::info!(key = record.key, %e, "webhook {event} event failed; trying again");
+                        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(key = record.key, %e, "webhook {event} event not delivered")
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// POSTs a `received` event for each notification, signed as Standard Webhooks say when
+/// a secret is set. Its URL is the operator's, so it may be private, and no redirect is
+/// followed. Any failure is ours, never the sender's: it is retried with the queue's
+/// backoff until the notification is dead, and the sender is not told.
 pub struct Webhook {
     url: String,
     secret: Option<String>,
@@ -158,38 +282,19 @@ impl Handler for Webhook {
         n: &'a Notification,
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let event = serde_json::json!({
-                "event": "notification.received",
-                "key": record.key,
-                "url": app.notification_url(record.key),
-                "id": record.notification_id,
-                "pattern": record.pattern,
-                "origin": record.origin_id,
-                "target": record.target_id,
-                "object": record.object_id,
-                "context": record.context_id,
-                "in_reply_to": record.in_reply_to,
-                "received_at": record.received_at,
-                "notification": n.to_value(),
-            });
-            let body = event.to_string().into_bytes();
-            let mut headers = vec![
-                ("x-coar-event", "notification.received".to_owned()),
-                ("x-coar-delivery", record.notification_id.clone()),
-            ];
-            if let Some(secret) = &self.secret {
-                headers.push((
-                    "x-coar-signature",
-                    format!("sha256={}", hmac_sha256_hex(secret.as_bytes(), &body)),
-                ));
-            }
-            app.webhooks
-                .post_json(&self.url, &body, &headers)
-                .await
-                .map(|_| ())
-                // Our own endpoint failing is never the sender's fault: retried with the
-                // queue's backoff until the notification is dead, for the admin to see.
-                .map_err(|e| HandlerError::transient(format!("webhook {}: {e}", self.url)))
+            let body = webhook_event(app, "received", record, Some(n));
+            post_webhook(
+                app,
+                &self.url,
+                self.secret.as_deref(),
+                "received",
+                record,
+                &body,
+            )
+            .await
+            // Our own endpoint failing is never the sender's fault: retried with the
+            // queue's backoff until the notification is dead, for the admin to see.
+            .map_err(|e| HandlerError::transient(format!("webhook {}: {e}", self.url)))
         })
     }
 }
@@ -277,19 +382,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hmac_matches_rfc_4231() {
-        // Test case 2.
+    fn webhook_signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification's reference libraries.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"test": 2432232314}"#;
         assert_eq!(
-            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        // Test case 6: a key longer than the block.
-        assert_eq!(
-            hmac_sha256_hex(
-                &[0xaa; 131],
-                b"Test Using Larger Than Block-Size Key - Hash Key First"
-            ),
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+            webhook_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
 

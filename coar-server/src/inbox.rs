@@ -49,6 +49,7 @@ pub async fn post(
     let label = match result.status.as_u16() {
         403 => "rejected",
         409 => "conflict",
+        429 => "rate_limited",
         413 => "too_large",
         415 => "unsupported_media_type",
         422 => "invalid",
@@ -86,6 +87,12 @@ async fn receive(
             .into(),
         ));
     }
+    let sender = trust::client_addr(peer.ip(), headers, &app.config.trusted_proxies);
+    if let Some(limit) = &app.address_limit
+        && let Err(wait) = limit.take(&sender.to_string())
+    {
+        return Err((none(), too_many("this address", wait)));
+    }
     let declared =
         header_str(headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > app.config.max_body) {
@@ -118,11 +125,18 @@ async fn receive(
     if notification.pattern().is_none() && !app.config.accept_unrecognised {
         return Err((pattern, Problem::invalid(&report)));
     }
-    let bearer = header_str(headers, header::AUTHORIZATION)
-        .and_then(|a| a.strip_prefix("Bearer ").map(str::trim));
-    let service = trust::attribute(app, &notification, peer.ip(), bearer)
+    let bearer_sha256 = header_str(headers, header::AUTHORIZATION)
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::trim))
+        .filter(|t| !t.is_empty())
+        .map(|t| coar_store::sha256_hex(t.as_bytes()));
+    let service = trust::attribute(app, &notification, sender, bearer_sha256.as_deref())
         .await
         .map_err(|e| (pattern.clone(), Problem::from(e)))?;
+    if let (Some(s), Some(limit)) = (&service, &app.service_limit)
+        && let Err(wait) = limit.take(&s.key.to_string())
+    {
+        return Err((pattern, too_many("this service", wait)));
+    }
     let state = match (&service, app.config.trust) {
         (Some(_), _) | (None, TrustPolicy::Accept) => QueueState::Queued,
         (None, TrustPolicy::Quarantine) => QueueState::Quarantined,
@@ -137,6 +151,12 @@ async fn receive(
             ));
         }
     };
+    if state == QueueState::Quarantined {
+        let origin = notification.origin().and_then(|o| o.id());
+        quarantine_room(app, &sender.to_string(), origin)
+            .await
+            .map_err(|p| (pattern.clone(), p))?;
+    }
     let media_type = content_type.unwrap_or(match received.format {
         BodyFormat::JsonLd => "application/ld+json",
         BodyFormat::Turtle => "text/turtle",
@@ -145,7 +165,8 @@ async fn receive(
         notification,
         body: bytes.to_vec(),
         media_type: media_type.to_owned(),
-        remote_addr: Some(peer.ip().to_string()),
+        remote_addr: Some(sender.to_string()),
+        bearer_sha256,
         service: service.map(|s| s.key),
         state,
     };
@@ -165,10 +186,58 @@ async fn receive(
         ),
         Inserted::Duplicate(_) => (StatusCode::CREATED, "duplicate"),
     };
+    if state == QueueState::Quarantined && matches!(inserted, Inserted::New(_)) {
+        app.quarantined.add(&format!("addr {sender}"));
+        if let Some(origin) = inserted.record().origin_id.as_deref() {
+            app.quarantined.add(&format!("origin {origin}"));
+        }
+    }
     let location = app.notification_url(inserted.record().key);
     let mut response = (status, [(header::LOCATION, location)]).into_response();
     inbox_links(app, response.headers_mut());
     Ok((pattern, label, response))
+}
+
+/// 429 with `Retry-After`, for a rate limit of `whom`.
+fn too_many(whom: &str, wait: std::time::Duration) -> Problem {
+    let seconds = wait.as_secs().saturating_add(1);
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        format!("{whom} has sent more than its rate allows; try again in {seconds} s"),
+    )
+    .with_header_value(header::RETRY_AFTER, HeaderValue::from(seconds))
+}
+
+/// Whether the quarantine may hold one more from `addr` naming `origin`: this process's
+/// counts when it knows them and they are below the cap, the database's otherwise.
+async fn quarantine_room(app: &App, addr: &str, origin: Option<&str>) -> Result<(), Problem> {
+    let cap = app.config.quarantine_limit;
+    let (addr_key, origin_key) = (
+        format!("addr {addr}"),
+        origin.map(|o| format!("origin {o}")),
+    );
+    // Room by this process's counts, if it knows both keys.
+    let room = |key: &str| app.quarantined.get(key).is_some_and(|n| n < cap);
+    if room(&addr_key) && origin_key.as_deref().is_none_or(room) {
+        return Ok(());
+    }
+    let (by_addr, by_origin) = app.store.quarantined_from(addr, origin).await?;
+    app.quarantined.set(&addr_key, by_addr);
+    if let Some(k) = &origin_key {
+        app.quarantined.set(k, by_origin);
+    }
+    if by_addr >= cap || by_origin >= cap {
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Quarantine full",
+            format!(
+                "this inbox holds at most {cap} notifications from an unregistered sender until an admin trusts it"
+            ),
+        )
+        .with_header(header::RETRY_AFTER, "3600"));
+    }
+    Ok(())
 }
 
 /// Paging of `GET /inbox`.
@@ -224,6 +293,7 @@ pub async fn list(
     };
     let filter = Filter {
         direction: Some(Direction::Inbound),
+        attributed_only: app.publishes_attributed_only(),
         ..Filter::default()
     };
     let items = app.store.list(&filter, after, limit).await?;

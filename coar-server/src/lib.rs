@@ -17,6 +17,7 @@ pub mod dashboard;
 mod feed;
 pub mod handlers;
 mod inbox;
+pub mod limits;
 pub mod metrics;
 pub mod parse;
 pub mod problem;
@@ -72,6 +73,15 @@ pub struct App {
     pub dashboard: dashboard::Dashboard,
     /// The bounded pool that reads peers' bodies off the async runtime.
     pub parsers: parse::ParsePool,
+    /// POSTs to the inbox per sender address.
+    pub address_limit: Option<limits::Limiter>,
+    /// Notifications per attributed service.
+    pub service_limit: Option<limits::Limiter>,
+    /// Quarantined notifications per unattributed origin and address.
+    pub quarantined: limits::QuarantineCounts,
+    /// Dashboard sign-in attempts per address: 10 a minute, so a token cannot be guessed
+    /// online.
+    pub sign_in_limit: limits::Limiter,
 }
 
 impl App {
@@ -120,6 +130,13 @@ impl App {
             .parsers
             .run(move || app.receiver.receive(Some(&content_type), &body, None))
             .await??)
+    }
+
+    /// Whether public listings (`GET /inbox`, `/feed`) show only notifications attributed
+    /// to a registered service: unless this is an open inbox (`COAR_TRUST=accept`) or
+    /// `COAR_PUBLISH_UNTRUSTED` is set, a forged "review by X" is never published.
+    pub fn publishes_attributed_only(&self) -> bool {
+        self.config.trust != TrustPolicy::Accept && !self.config.publish_untrusted
     }
 
     /// A stored notification's URL.
@@ -189,7 +206,6 @@ pub async fn app_with(
         },
     );
     Ok(Arc::new(App {
-        config,
         receiver,
         metrics: metrics::Metrics::default(),
         inserter: batch::Inserter::spawn(store.clone()),
@@ -199,6 +215,14 @@ pub async fn app_with(
         pipeline,
         dashboard: dashboard::Dashboard::default(),
         parsers: parse::ParsePool::per_core(),
+        address_limit: config.rate_limit.map(limits::Limiter::new),
+        service_limit: config.service_rate_limit.map(limits::Limiter::new),
+        quarantined: limits::QuarantineCounts::default(),
+        sign_in_limit: limits::Limiter::new(limits::Rate {
+            per: 10,
+            period: Duration::from_secs(60),
+        }),
+        config,
     }))
 }
 
@@ -211,6 +235,26 @@ pub fn inbox_link_layer(
 ) -> Result<SetResponseHeaderLayer<HeaderValue>, header::InvalidHeaderValue> {
     let value = HeaderValue::from_str(&coar_ldn::inbox_link_header(inbox_url))?;
     Ok(SetResponseHeaderLayer::appending(header::LINK, value))
+}
+
+/// The admin API, behind [`admin::guard`]: the token is checked before a body is read.
+fn api_routes(app: Arc<App>) -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/outbox", axum::routing::post(api::outbox))
+        .route("/api/notifications", get(api::list))
+        .route("/api/resources", get(api::resource))
+        .route("/api/stats", get(api::stats))
+        .route("/api/services", get(api::services).post(api::add_service))
+        .route(
+            "/api/services/{key}",
+            axum::routing::patch(api::update_service).delete(api::remove_service),
+        )
+        .route("/api/notifications/{key}", get(api::notification))
+        .route(
+            "/api/notifications/{key}/replay",
+            axum::routing::post(api::replay),
+        )
+        .route_layer(middleware::from_fn_with_state(app, admin::guard))
 }
 
 /// The routes and layers.
@@ -230,21 +274,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/constraints", get(inbox::constraints))
         .route("/feed", get(feed::feed))
         .route("/healthz", get(healthz))
-        .route("/api/outbox", axum::routing::post(api::outbox))
-        .route("/api/notifications", get(api::list))
-        .route("/api/resources", get(api::resource))
-        .route("/api/stats", get(api::stats))
-        .route("/api/services", get(api::services).post(api::add_service))
-        .route(
-            "/api/services/{key}",
-            axum::routing::patch(api::update_service).delete(api::remove_service),
-        )
         .route("/api/openapi.json", get(api::openapi))
-        .route("/api/notifications/{key}", get(api::notification))
-        .route(
-            "/api/notifications/{key}/replay",
-            axum::routing::post(api::replay),
-        )
+        .merge(api_routes(app.clone()))
         .route("/metrics", get(metrics_text))
         .merge(dashboard::routes())
         .layer(CatchPanicLayer::custom(panicked))

@@ -331,7 +331,11 @@ fn services(file: Option<PathBuf>, action: ServicesCommand) -> ExitCode {
                         tokens: Some(tokens),
                     };
                     let s = store.add_service(&input).await?;
-                    println!("added service {} ({})", s.key, s.id);
+                    let r = store.release_for(&s).await?;
+                    println!(
+                        "added service {} ({}); {} quarantined notification(s) queued, {} kept (their sender's address or token does not meet its rules)",
+                        s.key, s.id, r.released, r.kept
+                    );
                 }
                 ServicesCommand::Remove { service, .. } => {
                     let s = find(&service).await?;
@@ -342,8 +346,11 @@ fn services(file: Option<PathBuf>, action: ServicesCommand) -> ExitCode {
                     let s = find(&service).await?;
                     let s = store.set_service_enabled(s.key, enable).await?;
                     if enable {
-                        let released = store.release_quarantined_from(&s.id).await?;
-                        println!("enabled service {} ({}); {released} quarantined notification(s) queued", s.key, s.id);
+                        let r = store.release_for(&s).await?;
+                        println!(
+                            "enabled service {} ({}); {} quarantined notification(s) queued, {} kept (their sender's address or token does not meet its rules)",
+                            s.key, s.id, r.released, r.kept
+                        );
                     } else {
                         println!("disabled service {} ({})", s.key, s.id);
                     }

@@ -1,21 +1,22 @@
-//! Attributing a notification to a registered service.
+//! Attributing a notification to a registered service, on the evidence its sender gives.
 
 use std::net::IpAddr;
 
 use coar_model::Notification;
-use coar_store::{Service, StoreError};
+use coar_store::{Claims, Evidence, Service, StoreError};
 
 use crate::App;
 
-/// The enabled service the notification comes from, when its `origin.id` is registered,
-/// its `origin.inbox` (if both are known) is the service's, the sender's address is in the
-/// service's ranges (if it has any), the bearer token matches (if it has tokens), and it
-/// may send this pattern. Otherwise `None`: the sender is untrusted.
+/// The enabled service the notification comes from: the one registered under its
+/// `origin.id`, if that service vouches for it ([`Service::vouches_for`]) on the sender's
+/// evidence (address, and the SHA-256 of its bearer token). Otherwise `None`: the sender is
+/// untrusted. The same rule, on the same evidence (stored with the notification), decides
+/// again when quarantine is released.
 pub async fn attribute(
     app: &App,
     n: &Notification,
     peer: IpAddr,
-    bearer: Option<&str>,
+    bearer_sha256: Option<&str>,
 ) -> Result<Option<Service>, StoreError> {
     let Some(origin) = n.origin().and_then(|o| o.id()) else {
         return Ok(None);
@@ -23,25 +24,139 @@ pub async fn attribute(
     let Some(service) = app.store.service_by_id(origin).await? else {
         return Ok(None);
     };
-    let inbox_ok = match (n.origin().and_then(|o| o.inbox()), service.inbox.as_deref()) {
-        (Some(claimed), Some(registered)) => claimed == registered,
-        _ => true,
+    let claims = Claims {
+        origin_inbox: n.origin().and_then(|o| o.inbox()),
+        pattern: n.pattern(),
     };
-    let token_ok =
-        service.token_hashes.is_empty() || bearer.is_some_and(|t| service.token_matches(t));
-    let trusted = service.enabled
-        && inbox_ok
-        && service.address_allowed(peer)
-        && token_ok
-        && service.accepts_inbound(n.pattern());
-    if !trusted {
-        tracing::info!(
-            origin,
-            enabled = service.enabled,
-            inbox_ok,
-            token_ok,
-            "sender matches a registered service but is not trusted"
-        );
+    let evidence = Evidence {
+        remote_addr: Some(peer),
+        bearer_sha256,
+    };
+    match service.vouches_for(&claims, &evidence) {
+        Ok(()) => Ok(Some(service)),
+        Err(why) => {
+            tracing::info!(origin, %why, "sender names a registered service that does not vouch for it");
+            Ok(None)
+        }
     }
-    Ok(trusted.then_some(service))
+}
+
+/// The address a request comes from: the connection's peer, or, when that peer is one of
+/// `trusted` (a reverse proxy), the last address the proxies added to `Forwarded` or
+/// `X-Forwarded-For` that is not itself a trusted proxy. Headers from anyone else are
+/// ignored: they are the sender's to forge.
+pub fn client_addr(
+    peer: IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[coar_store::Cidr],
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    // Each proxy appends the address it got the request from; read right to left.
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("forwarded") {
+        for element in value.to_str().unwrap_or_default().split(',') {
+            for pair in element.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=')
+                    && k.trim().eq_ignore_ascii_case("for")
+                    && let Some(ip) = forwarded_ip(v)
+                {
+                    chain.push(ip);
+                }
+            }
+        }
+    }
+    if chain.is_empty() {
+        for value in headers.get_all("x-forwarded-for") {
+            chain.extend(
+                value
+                    .to_str()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|a| forwarded_ip(a.trim())),
+            );
+        }
+    }
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
+}
+
+/// An address of `Forwarded: for=` (`192.0.2.1`, `"[2001:db8::1]:4711"`, `192.0.2.1:80`)
+/// or of `X-Forwarded-For`; `None` for obfuscated identifiers (`_hidden`, `unknown`).
+fn forwarded_ip(v: &str) -> Option<IpAddr> {
+    let v = v.trim().trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse().ok().or_else(|| {
+        let (host, port) = v.rsplit_once(':')?;
+        port.parse::<u16>().ok()?;
+        host.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let proxies: Vec<coar_store::Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let forged = headers(&[("x-forwarded-for", "198.51.100.7")]);
+        // From the internet: the header is the sender's own claim, ignored.
+        assert_eq!(
+            client_addr(ip("203.0.113.5"), &forged, &proxies),
+            ip("203.0.113.5")
+        );
+        // From the proxy: the address it saw.
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), &forged, &proxies),
+            ip("198.51.100.7")
+        );
+        // A sender that forges a first hop: the proxy's own entry is the last, and wins.
+        let chained = headers(&[("x-forwarded-for", "192.0.2.66, 198.51.100.7")]);
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), &chained, &proxies),
+            ip("198.51.100.7")
+        );
+        // Two proxies of ours in a row.
+        let two = headers(&[("x-forwarded-for", "198.51.100.7, 10.0.0.9")]);
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), &two, &proxies),
+            ip("198.51.100.7")
+        );
+        // RFC 7239, with IPv6 and ports; it takes precedence over X-Forwarded-For.
+        let rfc = headers(&[
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"",
+            ),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), &rfc, &proxies),
+            ip("2001:db8::1")
+        );
+        // Nothing usable: the proxy itself.
+        let none = headers(&[("forwarded", "for=_hidden")]);
+        assert_eq!(client_addr(ip("10.0.0.2"), &none, &proxies), ip("10.0.0.2"));
+    }
 }

@@ -177,10 +177,16 @@ const OUTBOUND_BATCH: u64 = 4;
 const FLUSH_AFTER: Duration = Duration::from_secs(2);
 
 /// Records a batch's successes (a failure is recorded as it happens, with its backoff).
-async fn complete(app: &App, done: &[(&Claim, Option<Delivery>)]) {
-    for ((claim, _), result) in done.iter().zip(app.store.complete_many(done).await) {
-        if let Err(e) = result {
-            tracing::warn!(key = claim.record.key, error = %e, "done, but could not mark it");
+async fn complete(app: &Arc<App>, done: &[(&Claim, Option<Delivery>)]) {
+    for ((claim, delivery), result) in done.iter().zip(app.store.complete_many(done).await) {
+        match result {
+            Err(e) => {
+                tracing::warn!(key = claim.record.key, error = %e, "done, but could not mark it")
+            }
+            Ok(_) if delivery.is_some() => {
+                crate::handlers::outbound_event(app, "delivered", &claim.record)
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -190,7 +196,7 @@ async fn complete(app: &App, done: &[(&Claim, Option<Delivery>)]) {
 /// together at the end, or as soon as [`FLUSH_AFTER`] has passed. What is left when the
 /// lease runs short ([`START_WITHIN`]) or the worker is asked to stop is handed back.
 async fn handle_batch(
-    app: &App,
+    app: &Arc<App>,
     direction: Direction,
     claims: &[Claim],
     stop: &watch::Receiver<bool>,
@@ -440,7 +446,7 @@ async fn tell_sender(app: &App, record: &Record, refusal: Refusal) {
 
 /// Delivers a claimed notification: what the peer answered when it accepted it (the
 /// caller marks it processed), `None` when the failure has been recorded.
-async fn deliver(app: &App, claim: &Claim) -> Option<Delivery> {
+async fn deliver(app: &Arc<App>, claim: &Claim) -> Option<Delivery> {
     let key = claim.record.key;
     let n = match Notification::from_slice_with(
         &claim.record.body,
@@ -493,7 +499,12 @@ async fn deliver(app: &App, claim: &Claim) -> Option<Delivery> {
                 delivery,
             };
             match app.store.fail(claim, failure).await {
-                Ok(state) => tracing::info!(key, %state, error = %err, "delivery failed"),
+                Ok(state) => {
+                    tracing::info!(key, %state, error = %err, "delivery failed");
+                    if matches!(state, State::Dead | State::Failed) {
+                        crate::handlers::outbound_event(app, "dead", &claim.record);
+                    }
+                }
                 Err(e) => tracing::warn!(key, error = %e, "could not record the failed delivery"),
             }
             None

@@ -43,6 +43,29 @@ async fn post(s: &Server, content_type: &str, body: impl Into<reqwest::Body>) ->
         .unwrap()
 }
 
+async fn text(s: &Server, path: &str) -> String {
+    s.client
+        .get(s.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The store key of a notification from the `Location` the inbox answered with.
+fn key_of(r: &reqwest::Response) -> i64 {
+    r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 async fn healthz(s: &Server) -> StatusCode {
     s.client
         .get(s.url("/healthz"))
@@ -241,15 +264,7 @@ async fn a_panic_is_that_notifications_failed_attempt_and_the_worker_goes_on() {
         (s.app.store.count(&processed).await.unwrap() == 2).then_some(())
     })
     .await;
-    let key: i64 = first.headers()["location"]
-        .to_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let attempts = s.app.store.attempts(key).await.unwrap();
+    let attempts = s.app.store.attempts(key_of(&first)).await.unwrap();
     assert_eq!(attempts[0].outcome, "failed", "{attempts:?}");
     assert!(
         attempts[0]
@@ -259,15 +274,7 @@ async fn a_panic_is_that_notifications_failed_attempt_and_the_worker_goes_on() {
             .contains("panicked: index out of bounds in the handler"),
         "{attempts:?}"
     );
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text(&s, "/metrics").await;
     assert!(metrics.contains("coar_worker_panics_total 1"), "{metrics}");
     assert!(metrics.contains("coar_workers_running 1"), "{metrics}");
     assert_eq!(healthz(&s).await, StatusCode::OK);
@@ -364,4 +371,170 @@ async fn a_lease_that_cannot_hold_a_delivery_is_refused() {
         coar_server::Config::resolve(coar_server::config::Layer::default(), env, None).unwrap_err();
     assert!(err.setting.starts_with("lease"), "{err}");
     assert!(err.message.contains("240s"), "{err}");
+}
+
+async fn state_of(s: &Server, r: &reqwest::Response) -> State {
+    s.app.store.get(key_of(r)).await.unwrap().unwrap().state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_origin_stays_quarantined_when_the_real_service_is_registered() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let s = common::start(
+        &db.url,
+        &[("admin_token", TOKEN), ("trusted_proxies", "127.0.0.1/32")],
+    )
+    .await;
+    let origin = request_review()["origin"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The attacker, from outside the real service's range, claims to be it.
+    let forged = s
+        .client
+        .post(s.url("/inbox"))
+        .header("content-type", common::LD_JSON)
+        .header("x-forwarded-for", "198.51.100.66")
+        .body(with_id(request_review(), 10).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::CREATED);
+    // The real one, before it is registered, from its own range and with its token.
+    let real = s
+        .client
+        .post(s.url("/inbox"))
+        .header("content-type", common::LD_JSON)
+        .header("x-forwarded-for", "192.0.2.7")
+        .bearer_auth("the-real-services-token")
+        .body(with_id(request_review(), 11).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(real.status(), StatusCode::CREATED);
+    // Neither is published: no registered service vouches for them.
+    let listing = text(&s, "/inbox").await;
+    assert!(!listing.contains("/inbox/1"), "{listing}");
+    let feed = text(&s, "/feed").await;
+    assert!(!feed.contains("<entry>"), "{feed}");
+    // The admin registers the real service with its range and token: only what it proved
+    // to have sent is released.
+    let r = s
+        .client
+        .post(s.url("/api/services"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "Repository", "id": origin, "cidrs": ["192.0.2.0/24"], "tokens": ["the-real-services-token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["quarantine"],
+        json!({"released": 1, "kept": 1}),
+        "{body}"
+    );
+    assert_eq!(state_of(&s, &forged).await, State::Quarantined);
+    assert_eq!(state_of(&s, &real).await, State::Queued);
+    // Now the real one is public, the forged one still is not.
+    let listing = text(&s, "/inbox").await;
+    let real_url = real.headers()["location"].to_str().unwrap();
+    let forged_url = forged.headers()["location"].to_str().unwrap();
+    assert!(listing.contains(real_url), "{listing}");
+    assert!(!listing.contains(forged_url), "{listing}");
+    // X-Forwarded-For from a connection that is no trusted proxy is the sender's own claim.
+    let s2 = common::start(&db.url, &[]).await;
+    let r = s2
+        .client
+        .post(s2.url("/inbox"))
+        .header("content-type", common::LD_JSON)
+        .header("x-forwarded-for", "192.0.2.8")
+        .bearer_auth("the-real-services-token")
+        .body(with_id(request_review(), 12).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(state_of(&s2, &r).await, State::Quarantined);
+    s2.stop().await;
+    s.stop().await;
+    common::db::drop_db(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_are_rate_limited_and_the_quarantine_is_capped() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let s = common::start(
+        &db.url,
+        &[("rate_limit", "3/h"), ("quarantine_limit", "100")],
+    )
+    .await;
+    for n in 0..3 {
+        let r = post(
+            &s,
+            common::LD_JSON,
+            with_id(request_review(), 20 + n).to_string(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = post(
+        &s,
+        common::LD_JSON,
+        with_id(request_review(), 23).to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1000..=1201).contains(&wait), "{wait}");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    s.stop().await;
+    // The quarantine holds at most its cap per unattributed origin (the count survives a
+    // restart: it is the database's).
+    let s = common::start(&db.url, &[("quarantine_limit", "4")]).await;
+    let r = post(
+        &s,
+        common::LD_JSON,
+        with_id(request_review(), 24).to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post(
+        &s,
+        common::LD_JSON,
+        with_id(request_review(), 25).to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["title"], "Quarantine full", "{p}");
+    s.stop().await;
+    common::db::drop_db(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_is_checked_before_the_body_is_read() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let s = common::start(&db.url, &[("admin_token", TOKEN)]).await;
+    for (path, method) in [
+        ("/api/services", reqwest::Method::POST),
+        ("/api/outbox", reqwest::Method::POST),
+        ("/api/services/1", reqwest::Method::PATCH),
+    ] {
+        // Not JSON, no media type: a handler that read the body first would say 400 or 415.
+        let r = s
+            .client
+            .request(method, s.url(path))
+            .body(vec![b'x'; 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    s.stop().await;
+    common::db::drop_db(db).await;
 }

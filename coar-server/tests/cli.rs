@@ -110,8 +110,18 @@ fn readme_run_command_serves_an_inbox() {
         .unwrap()
         .trim()
         .to_owned();
+    // Its sender is not registered: quarantined, readable at its Location, but kept out of
+    // the public listing (a forged notification is never published), as the README says.
     let listing = curl(&[&format!("{base}/inbox")]);
-    assert!(listing.contains(&location), "{listing}");
+    assert!(!listing.contains(&location), "{listing}");
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    assert!(
+        readme.contains("quarantined"),
+        "the README explains the empty listing"
+    );
     assert_eq!(
         curl(&[&location]).as_bytes(),
         std::fs::read(&example).unwrap().as_slice()

@@ -240,18 +240,46 @@ server_test!(dashboard_over_http, |url| {
             .unwrap(),
     );
     assert!(services.contains(origin), "{services}");
+    // First the admin sees what its notifications came with; nothing is registered yet.
+    let inbox = offer["origin"]["inbox"].as_str().unwrap();
+    let r = submit(
+        &http,
+        &s.url("/admin/services/trust"),
+        &csrf,
+        &[("id", origin)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let confirm = unescape(&r.text().await.unwrap());
+    assert!(confirm.contains(inbox), "{confirm}");
+    assert!(confirm.contains("127.0.0.1/32"), "{confirm}");
+    assert!(s.app.store.services().await.unwrap().is_empty());
+    // Confirming needs an inbox and addresses (or "any address", said explicitly).
+    let r = submit(
+        &http,
+        &s.url("/admin/services/trust"),
+        &csrf,
+        &[("id", origin), ("confirm", "yes"), ("inbox", inbox)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(s.app.store.services().await.unwrap().is_empty());
     let r = submit(
         &http,
         &s.url("/admin/services/trust"),
         &csrf,
         &[
             ("id", origin),
-            ("inbox", offer["origin"]["inbox"].as_str().unwrap()),
+            ("confirm", "yes"),
+            ("inbox", inbox),
+            ("cidrs", "127.0.0.1/32"),
         ],
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let registered = s.app.store.service_by_id(origin).await.unwrap().unwrap();
+    assert_eq!(registered.cidrs, ["127.0.0.1/32"]);
+    assert_eq!(registered.inbox.as_deref(), Some(inbox));
     assert!(registered.enabled);
     let quarantined = Filter {
         state: Some(State::Quarantined),
@@ -563,8 +591,14 @@ async fn dashboard_in_a_real_browser() {
     );
     browser.screenshot("05-detail").await;
 
-    // Trust its sender from the detail page: registered, released, processed.
+    // Trust its sender from the detail page: the admin confirms its inbox and address,
+    // then it is registered, released, processed.
     browser.find("#trust").await.click().await;
+    browser
+        .wait_text("What its 1 quarantined notification(s) came with")
+        .await;
+    browser.find("input[name=cidrs]").await.click().await;
+    browser.find("#confirm-trust").await.click().await;
     browser.wait_text("Registered as a trusted service").await;
     let offer_key = a
         .app

@@ -61,7 +61,7 @@ fn parse(xml: &str) -> (Vec<Entry>, Option<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_filters_pages_and_is_valid_atom() {
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
-    let s = common::start(&db.url, &[]).await;
+    let s = common::start(&db.url, &[("publish_untrusted", "true")]).await;
     // 15 Announce Reviews about two preprints from two sources, one a day from 1 November.
     for i in 0..15u32 {
         let mut doc: Value = serde_json::from_slice(

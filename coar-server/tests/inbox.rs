@@ -151,7 +151,7 @@ server_test!(each_error_status, |url| {
     let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
     assert_eq!(
         problem(post(&s, LD_JSON, deep).await, StatusCode::BAD_REQUEST).await["title"],
-        "JSON nested too deeply"
+        "Nested too deeply"
     );
     // 413: too large, by Content-Length and by streaming.
     let big = format!("{{\"summary\": \"{}\"}}", "x".repeat(5000));

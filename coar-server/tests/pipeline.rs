@@ -557,12 +557,20 @@ async fn configured_webhook_and_auto_reply() {
         events.lock().unwrap().first().cloned()
     })
     .await;
-    let signature = headers["x-coar-signature"].to_str().unwrap().to_owned();
+    // Standard Webhooks: an id stable across retries, a timestamp, and a signature over
+    // both and the body.
+    let header = |name: &str| headers[name].to_str().unwrap().to_owned();
+    let (id, timestamp) = (header("webhook-id"), header("webhook-timestamp"));
+    assert_eq!(id, format!("msg_{key}_received"));
+    let timestamp: i64 = timestamp.parse().unwrap();
+    assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
     assert_eq!(
-        signature,
-        format!(
-            "sha256={}",
-            coar_server::handlers::hmac_sha256_hex(b"a-webhook-secret-key", body.as_bytes())
+        header("webhook-signature"),
+        coar_server::handlers::webhook_signature(
+            "a-webhook-secret-key",
+            &id,
+            timestamp,
+            body.as_bytes()
         )
     );
     let event: Value = serde_json::from_str(&body).unwrap();

@@ -48,7 +48,10 @@ pub use cidr::Cidr;
 pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, Stats};
 pub use notifications::{Inserted, NewNotification};
 pub use queue::{Claim, Delivery, Failure};
-pub use services::{Service, ServiceInput, UnknownSender};
+pub use services::{
+    Claims, Evidence, NotReleased, Released, Service, ServiceInput, Sighting, UnknownSender,
+    Untrusted,
+};
 pub use threads::{Thread, ThreadStatus};
 
 /// What went wrong in the store. Every variant but [`StoreError::Database`] is the caller's
@@ -331,8 +334,8 @@ macro_rules! retry {
 }
 pub(crate) use retry;
 
-/// SHA-256 of `bytes`, lower-case hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, lower-case hex: how tokens, dedup keys and bodies are hashed here.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }

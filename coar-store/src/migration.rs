@@ -11,7 +11,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial)]
+        vec![Box::new(M0001Initial), Box::new(M0002SenderEvidence)]
     }
 }
 
@@ -39,6 +39,7 @@ enum Notifications {
     ReceivedAt,
     ReceivedDay,
     RemoteAddr,
+    BearerSha256,
     ServiceId,
     State,
     Attempts,
@@ -331,5 +332,46 @@ impl MigrationTrait for M0001Initial {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// What a sender proved at receipt, beyond its address (kept since M0001): the SHA-256 of
+/// the bearer token it presented, so that releasing quarantine re-checks it against the
+/// service's tokens of the day.
+struct M0002SenderEvidence;
+
+/// Named by hand: `DeriveMigrationName` names a migration after its file, which would give
+/// every migration here the first one's name (`migration`, which M0001 keeps).
+impl MigrationName for M0002SenderEvidence {
+    fn name(&self) -> &str {
+        "m0002_sender_evidence"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0002SenderEvidence {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("notifications", "bearer_sha256").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Notifications::Table)
+                    .add_column(short_null(Notifications::BearerSha256, 64))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Notifications::Table)
+                    .drop_column(Notifications::BearerSha256)
+                    .to_owned(),
+            )
+            .await
     }
 }

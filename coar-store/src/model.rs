@@ -298,6 +298,9 @@ pub struct Filter {
     /// Only those whose body, notification id or last error contains this text
     /// (case-insensitive for ASCII letters; `%` and `_` are matched literally).
     pub text: Option<String>,
+    /// Only those attributed to a registered service (what a public listing shows when
+    /// unattributed senders are not published).
+    pub attributed_only: bool,
 }
 
 /// One page of a keyset-paginated listing, newest first.

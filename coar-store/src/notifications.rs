@@ -28,8 +28,11 @@ pub struct NewNotification<'a> {
     pub body: &'a [u8],
     /// The body's media type.
     pub media_type: &'a str,
-    /// The sender's address (inbound).
+    /// The sender's address (inbound), after trusted proxies.
     pub remote_addr: Option<String>,
+    /// SHA-256 (hex, [`crate::sha256_hex`]) of the bearer token the sender presented
+    /// (inbound), kept as evidence for re-attribution; never the token itself.
+    pub bearer_sha256: Option<String>,
     /// The registered service it is attributed to.
     pub service: Option<i64>,
     /// The initial state: `Queued` to process, `Quarantined` to hold, `Processed` to only
@@ -48,6 +51,7 @@ impl<'a> NewNotification<'a> {
             body,
             media_type,
             remote_addr: None,
+            bearer_sha256: None,
             service: None,
             state: State::Queued,
             received_at: None,
@@ -158,6 +162,7 @@ fn prepare(new: &NewNotification<'_>) -> Prepared {
         received_at: Set(to_micros(now)),
         received_day: Set(now.format("%Y-%m-%d").to_string()),
         remote_addr: Set(new.remote_addr.clone()),
+        bearer_sha256: Set(new.bearer_sha256.clone()),
         service_id: Set(new.service),
         state: Set(new.state.as_str().to_owned()),
         attempts: Set(0),
@@ -609,6 +614,9 @@ fn condition(filter: &Filter, backend: crate::Backend) -> Condition {
     }
     if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
         cond = cond.add(contains_text(text, backend));
+    }
+    if filter.attributed_only {
+        cond = cond.add(C::ServiceId.is_not_null());
     }
     cond
 }

@@ -489,24 +489,6 @@ impl Store {
             .await
     }
 
-    /// Queues a `quarantined` notification for processing (its sender is now trusted).
-    pub async fn release_quarantined(&self, key: i64) -> Result<bool, StoreError> {
-        self.requeue(key, &[State::Quarantined], false).await
-    }
-
-    /// Queues every `quarantined` notification from `origin_id`; returns how many.
-    pub async fn release_quarantined_from(&self, origin_id: &str) -> Result<u64, StoreError> {
-        use notification::Column as C;
-        let result = notification::Entity::update_many()
-            .col_expr(C::State, Expr::value(State::Queued.as_str()))
-            .col_expr(C::UpdatedAt, Expr::value(to_micros(Utc::now())))
-            .filter(C::State.eq(State::Quarantined.as_str()))
-            .filter(C::Id.in_subquery(crate::notifications::linked(origin_id, &["origin"])))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
-    }
-
     async fn requeue(&self, key: i64, from: &[State], reset: bool) -> Result<bool, StoreError> {
         use notification::Column as C;
         let mut update = notification::Entity::update_many()

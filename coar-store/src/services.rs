@@ -10,7 +10,7 @@ use chrono::Utc;
 use coar_model::Pattern;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    QuerySelect, Set, SqlErr, sea_query::Expr,
 };
 use serde::Serialize;
 
@@ -49,13 +49,58 @@ pub struct Service {
     pub updated_at: chrono::DateTime<Utc>,
 }
 
+/// What a sender proved when its notification arrived, kept with the notification: the
+/// evidence attribution is decided on, at receipt and again whenever quarantine is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Evidence<'a> {
+    /// The address it connected from (after trusted proxies).
+    pub remote_addr: Option<std::net::IpAddr>,
+    /// SHA-256 (hex) of the bearer token it presented.
+    pub bearer_sha256: Option<&'a str>,
+}
+
+/// What a notification claims, as far as attribution cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Claims<'a> {
+    /// Its `origin.inbox`.
+    pub origin_inbox: Option<&'a str>,
+    /// Its pattern.
+    pub pattern: Option<Pattern>,
+}
+
+/// Why a registered service does not vouch for a notification that names it as origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Untrusted {
+    /// The service is disabled.
+    #[error("the service is disabled")]
+    Disabled,
+    /// `origin.inbox` is not the service's registered inbox.
+    #[error("origin.inbox is not the service's registered inbox")]
+    InboxMismatch,
+    /// The sender's address is outside the service's ranges (or unknown).
+    #[error("the sender's address is outside the service's ranges")]
+    AddressOutsideRanges,
+    /// The service requires a token and none of its tokens was presented.
+    #[error("the sender did not present one of the service's tokens")]
+    TokenMissing,
+    /// The service may not send this pattern.
+    #[error("the service may not send this pattern")]
+    PatternNotAccepted,
+}
+
 impl Service {
     /// Whether `token` is one of the service's tokens (compared by hash, in constant time).
     pub fn token_matches(&self, token: &str) -> bool {
-        let hash = sha256_hex(token.as_bytes());
-        self.token_hashes.iter().fold(false, |found, h| {
-            found | constant_time_eq(h.as_bytes(), hash.as_bytes())
-        })
+        self.token_hash_matches(&sha256_hex(token.as_bytes()))
+    }
+
+    /// Whether `hash` (SHA-256 hex of a token) is one of the service's token hashes, in
+    /// constant time (every hash is compared, and each comparison takes the same time).
+    pub fn token_hash_matches(&self, hash: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.token_hashes.iter().fold(0u8, |found, h| {
+            found | h.as_bytes().ct_eq(hash.as_bytes()).unwrap_u8()
+        }) == 1
     }
 
     /// Whether `ip` is in one of the service's ranges (true when it has none).
@@ -73,10 +118,46 @@ impl Service {
         self.inbound_patterns.is_empty()
             || pattern.is_some_and(|p| self.inbound_patterns.contains(&p))
     }
-}
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    /// The attribution rule: whether this service vouches for a notification that names it
+    /// as origin, given what the notification claims and what its sender proved. The
+    /// service must be enabled; a claimed `origin.inbox` must be the registered one (when
+    /// both are known); the sender's address must be in the ranges (when there are any; an
+    /// unknown address is in none); one of the tokens must have been presented (when there
+    /// are any); and the pattern must be allowed. The same rule decides at receipt and at
+    /// every release from quarantine, on the evidence recorded at receipt.
+    pub fn vouches_for(
+        &self,
+        claims: &Claims<'_>,
+        evidence: &Evidence<'_>,
+    ) -> Result<(), Untrusted> {
+        if !self.enabled {
+            return Err(Untrusted::Disabled);
+        }
+        if let (Some(claimed), Some(registered)) = (claims.origin_inbox, self.inbox.as_deref())
+            && claimed != registered
+        {
+            return Err(Untrusted::InboxMismatch);
+        }
+        if !self.cidrs.is_empty()
+            && !evidence
+                .remote_addr
+                .is_some_and(|ip| self.address_allowed(ip))
+        {
+            return Err(Untrusted::AddressOutsideRanges);
+        }
+        if !self.token_hashes.is_empty()
+            && !evidence
+                .bearer_sha256
+                .is_some_and(|h| self.token_hash_matches(h))
+        {
+            return Err(Untrusted::TokenMissing);
+        }
+        if !self.accepts_inbound(claims.pattern) {
+            return Err(Untrusted::PatternNotAccepted);
+        }
+        Ok(())
+    }
 }
 
 /// A service to register or the new state of one.
@@ -200,12 +281,77 @@ fn hashes(tokens: &[String]) -> String {
 pub struct UnknownSender {
     /// Its `origin.id`.
     pub id: String,
-    /// The `origin.inbox` of its latest quarantined notification.
-    pub inbox: Option<String>,
     /// How many of its notifications are quarantined.
     pub count: u64,
     /// The key of the latest.
     pub latest: i64,
+    /// Every distinct (claimed `origin.inbox`, sender address) its notifications came
+    /// with, most frequent first: what an admin must look at before registering it, since
+    /// anyone can claim any origin.
+    pub seen: Vec<Sighting>,
+}
+
+/// One (claimed inbox, address) pair an unknown sender's notifications came with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sighting {
+    /// The `origin.inbox` claimed.
+    pub inbox: Option<String>,
+    /// The address it came from.
+    pub remote_addr: Option<String>,
+    /// How many quarantined notifications came so.
+    pub count: u64,
+}
+
+/// What releasing quarantine for a service did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Released {
+    /// Queued for processing, attributed to the service.
+    pub released: u64,
+    /// Left in quarantine: their evidence does not meet the service's rules.
+    pub kept: u64,
+}
+
+/// A quarantined notification's claims and evidence as stored: key, `origin.inbox`,
+/// pattern slug, remote address, SHA-256 of the bearer token.
+type EvidenceRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// One group of the quarantine: origin, claimed inbox, address, count, latest key.
+type SightingRow = (String, Option<String>, Option<String>, i64, i64);
+
+impl Service {
+    /// [`Service::vouches_for`] on a stored row's claims and evidence.
+    fn vouches_for_row(&self, row: &EvidenceRow) -> Result<(), Untrusted> {
+        let (_, inbox, pattern, addr, bearer) = row;
+        let claims = Claims {
+            origin_inbox: inbox.as_deref(),
+            pattern: pattern.as_deref().and_then(Pattern::from_slug),
+        };
+        let evidence = Evidence {
+            remote_addr: addr.as_deref().and_then(|a| a.parse().ok()),
+            bearer_sha256: bearer.as_deref(),
+        };
+        self.vouches_for(&claims, &evidence)
+    }
+}
+
+/// Why [`Store::release_one`] left a notification where it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReleased {
+    /// It is not quarantined.
+    #[error("it is not quarantined")]
+    NotQuarantined,
+    /// No registered service has its `origin.id`.
+    #[error("no registered service has its origin id; register the service first")]
+    NoService,
+    /// The service does not vouch for it.
+    #[error("{0}")]
+    Untrusted(Untrusted),
 }
 
 /// Services recently looked up by id (the inbox asks once per request), with a generation
@@ -385,51 +531,179 @@ impl Store {
         Ok(service)
     }
 
-    /// The senders of quarantined notifications that are not registered, by id: one grouped
-    /// query over the quarantine, however large, and one for the inboxes.
+    /// The senders of quarantined notifications that are not registered, by id, with every
+    /// (claimed inbox, address) they came with: one grouped query over the quarantine,
+    /// however large.
     pub async fn unknown_senders(&self) -> Result<Vec<UnknownSender>, StoreError> {
         use notification::Column as C;
-        let groups: Vec<(String, i64, i64)> = notification::Entity::find()
+        let groups: Vec<SightingRow> = notification::Entity::find()
             .select_only()
             .column(C::OriginId)
+            .column(C::OriginInbox)
+            .column(C::RemoteAddr)
             .column_as(C::Id.count(), "n")
             .column_as(C::Id.max(), "latest")
             .filter(C::State.eq(State::Quarantined.as_str()))
             .filter(C::Direction.eq(Direction::Inbound.as_str()))
             .filter(C::OriginId.is_not_null())
             .group_by(C::OriginId)
-            .order_by_asc(C::OriginId)
+            .group_by(C::OriginInbox)
+            .group_by(C::RemoteAddr)
             .into_tuple()
             .all(&self.db)
             .await?;
         let registered: std::collections::HashSet<String> =
             self.services().await?.into_iter().map(|s| s.id).collect();
-        let groups: Vec<_> = groups
-            .into_iter()
-            .filter(|(origin, _, _)| !registered.contains(origin))
-            .collect();
-        let mut inboxes: HashMap<i64, Option<String>> = HashMap::new();
-        for chunk in groups.chunks(500) {
-            let latest: Vec<i64> = chunk.iter().map(|(_, _, l)| *l).collect();
-            let rows: Vec<(i64, Option<String>)> = notification::Entity::find()
-                .select_only()
-                .column(C::Id)
-                .column(C::OriginInbox)
-                .filter(C::Id.is_in(latest))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            inboxes.extend(rows);
-        }
-        Ok(groups
-            .into_iter()
-            .map(|(id, count, latest)| UnknownSender {
-                inbox: inboxes.remove(&latest).flatten(),
+        let mut senders: std::collections::BTreeMap<String, UnknownSender> = Default::default();
+        for (id, inbox, remote_addr, n, latest) in groups {
+            if registered.contains(&id) {
+                continue;
+            }
+            let count = u64::try_from(n).unwrap_or(0);
+            let sender = senders.entry(id.clone()).or_insert_with(|| UnknownSender {
                 id,
-                count: u64::try_from(count).unwrap_or(0),
+                count: 0,
                 latest,
+                seen: Vec::new(),
+            });
+            sender.count += count;
+            sender.latest = sender.latest.max(latest);
+            sender.seen.push(Sighting {
+                inbox,
+                remote_addr,
+                count,
+            });
+        }
+        Ok(senders
+            .into_values()
+            .map(|mut s| {
+                s.seen
+                    .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.inbox.cmp(&b.inbox)));
+                s
             })
             .collect())
+    }
+
+    /// Releases the quarantined notifications that name `service` as origin and that it
+    /// vouches for ([`Service::vouches_for`], on the evidence each recorded at receipt):
+    /// they are queued, attributed to it, in one transaction. The others stay quarantined.
+    /// Call it whenever a service is registered, enabled or changed.
+    pub async fn release_for(&self, service: &Service) -> Result<Released, StoreError> {
+        use notification::Column as C;
+        let mut outcome = Released::default();
+        if !service.enabled {
+            return Ok(outcome);
+        }
+        let (_turn, txn) = self.begin_write().await?;
+        let rows: Vec<EvidenceRow> = notification::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .column(C::OriginInbox)
+            .column(C::Pattern)
+            .column(C::RemoteAddr)
+            .column(C::BearerSha256)
+            .filter(C::State.eq(State::Quarantined.as_str()))
+            .filter(C::Direction.eq(Direction::Inbound.as_str()))
+            .filter(C::Id.in_subquery(crate::notifications::linked(&service.id, &["origin"])))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        let mut vouched = Vec::new();
+        for row in &rows {
+            match service.vouches_for_row(row) {
+                Ok(()) => vouched.push(row.0),
+                Err(_) => outcome.kept += 1,
+            }
+        }
+        let now = to_micros(Utc::now());
+        for chunk in vouched.chunks(500) {
+            let result = notification::Entity::update_many()
+                .col_expr(C::State, Expr::value(State::Queued.as_str()))
+                .col_expr(C::ServiceId, Expr::value(service.key))
+                .col_expr(C::NextAttemptAt, Expr::value(Option::<i64>::None))
+                .col_expr(C::UpdatedAt, Expr::value(now))
+                .filter(C::Id.is_in(chunk.iter().copied()))
+                .filter(C::State.eq(State::Quarantined.as_str()))
+                .exec(&txn)
+                .await?;
+            outcome.released += result.rows_affected;
+        }
+        txn.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Releases one quarantined notification, if the service it names as origin vouches for
+    /// it on the evidence recorded at receipt. Anyone can claim any origin: an admin's
+    /// click is not evidence, so what fails the rule stays quarantined (register the
+    /// service, or change its rules, first).
+    pub async fn release_one(&self, key: i64) -> Result<Result<(), NotReleased>, StoreError> {
+        use notification::Column as C;
+        let Some(row) = notification::Entity::find_by_id(key).one(&self.db).await? else {
+            return Err(StoreError::NotFound(key));
+        };
+        if row.state != State::Quarantined.as_str() {
+            return Ok(Err(NotReleased::NotQuarantined));
+        }
+        let Some(origin) = row.origin_id.as_deref() else {
+            return Ok(Err(NotReleased::NoService));
+        };
+        let Some(service) = self.service_by_id(origin).await? else {
+            return Ok(Err(NotReleased::NoService));
+        };
+        let evidence: EvidenceRow = (
+            row.id,
+            row.origin_inbox,
+            row.pattern,
+            row.remote_addr,
+            row.bearer_sha256,
+        );
+        if let Err(why) = service.vouches_for_row(&evidence) {
+            return Ok(Err(NotReleased::Untrusted(why)));
+        }
+        let result = notification::Entity::update_many()
+            .col_expr(C::State, Expr::value(State::Queued.as_str()))
+            .col_expr(C::ServiceId, Expr::value(service.key))
+            .col_expr(C::NextAttemptAt, Expr::value(Option::<i64>::None))
+            .col_expr(C::UpdatedAt, Expr::value(to_micros(Utc::now())))
+            .filter(C::Id.eq(key))
+            .filter(C::State.eq(State::Quarantined.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(if result.rows_affected == 1 {
+            Ok(())
+        } else {
+            Err(NotReleased::NotQuarantined)
+        })
+    }
+
+    /// How many inbound notifications wait in quarantine from `remote_addr` and naming
+    /// `origin` as origin: the figures the quarantine's cap is checked against.
+    pub async fn quarantined_from(
+        &self,
+        remote_addr: &str,
+        origin: Option<&str>,
+    ) -> Result<(u64, u64), StoreError> {
+        use notification::Column as C;
+        use sea_orm::PaginatorTrait;
+        let quarantined = || {
+            notification::Entity::find()
+                .filter(C::State.eq(State::Quarantined.as_str()))
+                .filter(C::Direction.eq(Direction::Inbound.as_str()))
+        };
+        let by_addr = quarantined()
+            .filter(C::RemoteAddr.eq(remote_addr))
+            .count(&self.db)
+            .await?;
+        let by_origin = match origin {
+            Some(o) => {
+                quarantined()
+                    .filter(C::Id.in_subquery(crate::notifications::linked(o, &["origin"])))
+                    .count(&self.db)
+                    .await?
+            }
+            None => 0,
+        };
+        Ok((by_addr, by_origin))
     }
 
     /// Every service, by name.

@@ -632,20 +632,134 @@ store_test!(quarantine_until_trusted, |db| {
             .unwrap()
             .is_empty()
     );
+    // Registering the origin releases it (its sender proved nothing, and the service asks
+    // for nothing).
+    let service = db
+        .store
+        .add_service(&plain_service(
+            "Repository",
+            "https://research-organisation.org/repository",
+        ))
+        .await
+        .unwrap();
     assert_eq!(
-        db.store
-            .release_quarantined_from("https://research-organisation.org/repository")
-            .await
-            .unwrap(),
-        1
+        db.store.release_for(&service).await.unwrap(),
+        coar_store::Released {
+            released: 1,
+            kept: 0
+        }
+    );
+    let claimed = db.store.claim(Direction::Inbound, "w", 10).await.unwrap();
+    assert_eq!(claimed[0].record.key, key);
+    assert_eq!(claimed[0].record.service, Some(service.key), "attributed");
+    assert_eq!(
+        db.store.release_one(key).await.unwrap(),
+        Err(coar_store::NotReleased::NotQuarantined)
+    );
+});
+
+store_test!(quarantine_is_released_only_on_the_evidence_recorded, |db| {
+    let origin = "https://research-organisation.org/repository";
+    let token = "the-repositorys-own-token";
+    let store = &db.store;
+    let quarantine = async |addr: &str, bearer: Option<&str>, inbox: &str| {
+        let mut doc = with_new_id(fixture("request-review"));
+        doc["origin"]["inbox"] = json!(inbox);
+        let (bytes, n) = parsed(&doc);
+        let mut new = NewNotification::inbound(&n, &bytes, "application/ld+json");
+        new.state = State::Quarantined;
+        new.remote_addr = Some(addr.to_owned());
+        new.bearer_sha256 = bearer.map(|t| coar_store::sha256_hex(t.as_bytes()));
+        store.insert(new).await.unwrap().record().key
+    };
+    let inbox = "https://research-organisation.org/inbox/";
+    let proven = quarantine("192.0.2.10", Some(token), inbox).await;
+    let outside = quarantine("198.51.100.1", Some(token), inbox).await;
+    let no_token = quarantine("192.0.2.11", None, inbox).await;
+    let wrong_token = quarantine("192.0.2.12", Some("a-guess-at-the-token"), inbox).await;
+    let forged_inbox = quarantine("192.0.2.13", Some(token), "https://evil.example/inbox").await;
+    // Before the service is registered, nothing can vouch for any of them.
+    assert_eq!(
+        db.store.release_one(proven).await.unwrap(),
+        Err(coar_store::NotReleased::NoService)
+    );
+    let input = ServiceInput {
+        inbox: Some(inbox.into()),
+        cidrs: vec!["192.0.2.0/24".into()],
+        tokens: Some(vec![token.into()]),
+        ..plain_service("Repository", origin)
+    };
+    let disabled = db
+        .store
+        .add_service(&ServiceInput {
+            enabled: false,
+            ..input.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.release_for(&disabled).await.unwrap(),
+        coar_store::Released::default(),
+        "a disabled service vouches for nothing"
+    );
+    let service = db.store.update_service(disabled.key, &input).await.unwrap();
+    assert_eq!(
+        db.store.release_for(&service).await.unwrap(),
+        coar_store::Released {
+            released: 1,
+            kept: 4
+        }
+    );
+    let state = async |key| db.store.get(key).await.unwrap().unwrap().state;
+    assert_eq!(state(proven).await, State::Queued);
+    for key in [outside, no_token, wrong_token, forged_inbox] {
+        assert_eq!(state(key).await, State::Quarantined, "{key}");
+    }
+    use coar_store::{NotReleased::Untrusted as U, Untrusted};
+    assert_eq!(
+        db.store.release_one(outside).await.unwrap(),
+        Err(U(Untrusted::AddressOutsideRanges))
     );
     assert_eq!(
-        db.store.claim(Direction::Inbound, "w", 10).await.unwrap()[0]
-            .record
-            .key,
-        key
+        db.store.release_one(no_token).await.unwrap(),
+        Err(U(Untrusted::TokenMissing))
     );
-    assert!(!db.store.release_quarantined(key).await.unwrap());
+    assert_eq!(
+        db.store.release_one(wrong_token).await.unwrap(),
+        Err(U(Untrusted::TokenMissing))
+    );
+    assert_eq!(
+        db.store.release_one(forged_inbox).await.unwrap(),
+        Err(U(Untrusted::InboxMismatch))
+    );
+    // The rules change, the evidence does not: without the token rule, what came from its
+    // range is released; what came from elsewhere still is not.
+    let service = db
+        .store
+        .update_service(
+            service.key,
+            &ServiceInput {
+                tokens: Some(Vec::new()),
+                ..input.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.release_for(&service).await.unwrap(),
+        coar_store::Released {
+            released: 2,
+            kept: 2
+        }
+    );
+    assert_eq!(state(outside).await, State::Quarantined);
+    assert_eq!(state(forged_inbox).await, State::Quarantined);
+    let (by_addr, by_origin) = db
+        .store
+        .quarantined_from("198.51.100.1", Some(origin))
+        .await
+        .unwrap();
+    assert_eq!((by_addr, by_origin), (1, 2));
 });
 
 store_test!(service_registry, |db| {
@@ -1254,24 +1368,30 @@ store_test!(unknown_senders_are_grouped_from_the_quarantine, |db| {
         .await
         .unwrap();
     let unknown = db.store.unknown_senders().await.unwrap();
-    let got: Vec<(&str, Option<&str>, u64, i64)> = unknown
+    let got: Vec<(&str, u64, i64, Vec<Option<&str>>)> = unknown
         .iter()
-        .map(|u| (u.id.as_str(), u.inbox.as_deref(), u.count, u.latest))
+        .map(|u| {
+            let inboxes = u.seen.iter().map(|s| s.inbox.as_deref()).collect();
+            (u.id.as_str(), u.count, u.latest, inboxes)
+        })
         .collect();
     assert_eq!(
         got,
         [
             (
                 "https://a.example/system",
-                Some("https://a.example/inbox"),
                 1,
-                keys[1]
+                keys[1],
+                vec![Some("https://a.example/inbox")]
             ),
             (
                 "https://b.example/system",
-                Some("https://b.example/inbox/2"),
                 2,
-                keys[2]
+                keys[2],
+                vec![
+                    Some("https://b.example/inbox/1"),
+                    Some("https://b.example/inbox/2")
+                ]
             ),
         ]
     );

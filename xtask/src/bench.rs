@@ -258,6 +258,9 @@ async fn run_server(
         .env("COAR_TRUST", "accept")
         .env("COAR_ADMIN_TOKEN", ADMIN)
         .env("COAR_ALLOW_PRIVATE_TARGETS", "true")
+        // The load comes from one address, as fast as the server takes it.
+        .env("COAR_RATE_LIMIT", "off")
+        .env("COAR_SERVICE_RATE_LIMIT", "off")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -29,7 +29,11 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::{App, admin::constant_time_eq, handlers::hmac_sha256_hex, problem::Problem};
+use crate::{
+    App,
+    admin::{constant_time_eq, hmac_sha256_hex},
+    problem::Problem,
+};
 
 /// How long a session lasts.
 const SESSION_SECONDS: i64 = 8 * 3600;
@@ -63,6 +67,7 @@ impl Default for Dashboard {
             ),
             ("service.html", include_str!("../../templates/service.html")),
             ("token.html", include_str!("../../templates/token.html")),
+            ("trust.html", include_str!("../../templates/trust.html")),
             ("compose.html", include_str!("../../templates/compose.html")),
             (
                 "resources.html",
@@ -458,12 +463,28 @@ fn safe_next(app: &App, next: Option<&str>) -> String {
 /// `POST /admin/login`.
 async fn login(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let Some(expected) = app.config.admin_token.clone() else {
         return disabled(&app);
     };
+    let from = crate::trust::client_addr(peer.ip(), &headers, &app.config.trusted_proxies);
+    if let Err(wait) = app.sign_in_limit.take(&from.to_string()) {
+        tracing::warn!(%from, "dashboard sign-in attempts throttled");
+        let mut page = login_page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            Some("Too many sign-in attempts from this address. Wait a minute and try again."),
+        );
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().saturating_add(1)),
+        );
+        return page;
+    }
     let form = Form::parse(&body);
     let next = form.get("next");
     let csrf_ok = match (cookie(&headers, LOGIN_COOKIE), form.get("_csrf")) {

@@ -52,9 +52,9 @@ pub(crate) fn notice_text(done: Option<&str>) -> Option<&'static str> {
         "saved" => "Saved.",
         "removed" => "Removed.",
         "trusted" => {
-            "Registered as a trusted service; its quarantined notifications were released."
+            "Registered as a trusted service; its quarantined notifications that came from its addresses, with its inbox, were released, and the others stay quarantined."
         }
-        "enabled" => "Enabled: its quarantined notifications were released.",
+        "enabled" => "Enabled: its quarantined notifications that meet its rules were released.",
         "disabled" => {
             "Disabled: what it sends from now on is quarantined or refused, as the trust policy says."
         }
@@ -242,6 +242,12 @@ pub async fn message(
                 "not-replayable" =>
                     Some("Only failed, dead or processed notifications can be replayed."),
                 "not-quarantined" => Some("It is not quarantined."),
+                "no-service" => Some(
+                    "Not released: no registered service has its origin id. Anyone can claim any origin; register the service (with its inbox, addresses or token) and what it proves to have sent is released.",
+                ),
+                "untrusted" => Some(
+                    "Not released: its sender's address, token or claimed inbox does not meet the rules of the service it names as origin.",
+                ),
                 _ => None,
             }));
             render(&app, Some(&admin), StatusCode::OK, "message.html", context)
@@ -401,9 +407,12 @@ pub async fn release(
     CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
     let at = format!("{}/messages/{key}", root(&app));
-    match app.store.release_quarantined(key).await {
-        Ok(true) => redirect(&format!("{at}?done=released")),
-        Ok(false) => redirect(&format!("{at}?problem=not-quarantined")),
+    use coar_store::NotReleased;
+    match app.store.release_one(key).await {
+        Ok(Ok(())) => redirect(&format!("{at}?done=released")),
+        Ok(Err(NotReleased::NotQuarantined)) => redirect(&format!("{at}?problem=not-quarantined")),
+        Ok(Err(NotReleased::NoService)) => redirect(&format!("{at}?problem=no-service")),
+        Ok(Err(NotReleased::Untrusted(_))) => redirect(&format!("{at}?problem=untrusted")),
         Err(e) => problem_page(&app, &admin, e.into()),
     }
 }

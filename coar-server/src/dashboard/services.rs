@@ -199,24 +199,20 @@ pub async fn update(
 }
 
 async fn save(app: &App, admin: &Admin, key: Option<i64>, input: ServiceInput) -> Response {
-    let before = match key {
-        Some(k) => match app.store.service(k).await {
-            Ok(Some(s)) => Some(s),
+    if let Some(k) = key {
+        match app.store.service(k).await {
+            Ok(Some(_)) => {}
             Ok(None) => return missing(app, admin),
             Err(e) => return problem_page(app, admin, e.into()),
-        },
-        None => None,
-    };
+        }
+    }
     let saved = match key {
         Some(k) => app.store.update_service(k, &input).await,
         None => app.store.add_service(&input).await,
     };
     match saved {
         Ok(s) => {
-            if s.enabled
-                && !before.is_some_and(|b| b.enabled)
-                && let Err(e) = app.store.release_quarantined_from(&s.id).await
-            {
+            if let Err(e) = app.store.release_for(&s).await {
                 return problem_page(app, admin, e.into());
             }
             redirect(&format!("{}/services?done=saved", root(app)))
@@ -248,9 +244,7 @@ pub async fn set_enabled(
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if enabled {
-            app.store.release_quarantined_from(&s.id).await?;
-        }
+        app.store.release_for(&s).await?;
         Ok::<_, StoreError>(Some(s))
     }
     .await;
@@ -318,39 +312,125 @@ pub async fn rotate_token(
 }
 
 /// `POST /admin/services/trust`: registers an unknown sender from its quarantined
-/// notifications (`id`, `inbox`, `name`), enabled, and releases them.
+/// notifications. Without `confirm=yes` it only shows what the sender's notifications came
+/// with (every distinct claimed inbox and address) and asks the admin to choose the inbox and
+/// the ranges; nothing is registered from what a sender merely claims. With it, the service
+/// is registered, enabled, with that inbox and those ranges, and what its evidence supports
+/// is released.
 pub async fn trust(
     State(app): State<Arc<App>>,
     CheckedForm { admin, form }: CheckedForm,
 ) -> Response {
     let id = form.get("id").unwrap_or_default().to_owned();
-    let input = ServiceInput {
-        name: form.non_empty("name").unwrap_or(&id).to_owned(),
-        id,
-        inbox: form.non_empty("inbox").map(str::to_owned),
-        enabled: true,
-        inbound_patterns: Vec::new(),
-        outbound_patterns: Vec::new(),
-        cidrs: Vec::new(),
-        tokens: None,
+    let sender = match app.store.unknown_senders().await {
+        Ok(all) => all.into_iter().find(|u| u.id == id),
+        Err(e) => return problem_page(&app, &admin, e.into()),
     };
-    let result = async {
-        let s = app.store.add_service(&input).await?;
-        app.store.release_quarantined_from(&s.id).await?;
-        Ok::<_, StoreError>(s)
+    let inbox = form
+        .non_empty("inbox_other")
+        .or(form.non_empty("inbox"))
+        .map(str::to_owned);
+    let mut cidrs: Vec<String> = form
+        .all("cidrs")
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    cidrs.extend(
+        form.get("more_cidrs")
+            .unwrap_or_default()
+            .split(['\n', ',', ' '])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+    );
+    let any_address = form.get("any_address") == Some("yes");
+    let problem = match () {
+        _ if form.get("confirm") != Some("yes") => None,
+        _ if inbox.is_none() => Some("Choose the service's inbox."),
+        _ if cidrs.is_empty() && !any_address => {
+            Some("Choose the addresses it sends from, or confirm that any address may.")
+        }
+        _ => {
+            let input = ServiceInput {
+                name: form.non_empty("name").unwrap_or(&id).to_owned(),
+                id: id.clone(),
+                inbox,
+                enabled: true,
+                inbound_patterns: Vec::new(),
+                outbound_patterns: Vec::new(),
+                cidrs,
+                tokens: None,
+            };
+            let result = async {
+                let s = app.store.add_service(&input).await?;
+                app.store.release_for(&s).await
+            }
+            .await;
+            return match result {
+                Ok(_) => redirect(&format!("{}/services?done=trusted", root(&app))),
+                Err(e) => match form_error(&e) {
+                    Some(message) => error_page(
+                        &app,
+                        Some(&admin),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Cannot trust this sender",
+                        &message,
+                    ),
+                    None => problem_page(&app, &admin, e.into()),
+                },
+            };
+        }
+    };
+    let Some(sender) = sender else {
+        return error_page(
+            &app,
+            Some(&admin),
+            StatusCode::NOT_FOUND,
+            "No such sender",
+            "No quarantined notification names this origin, or it is registered already.",
+        );
+    };
+    let mut inboxes: Vec<&str> = Vec::new();
+    let mut addresses: Vec<String> = Vec::new();
+    for s in &sender.seen {
+        if let Some(i) = s.inbox.as_deref()
+            && !inboxes.contains(&i)
+        {
+            inboxes.push(i);
+        }
+        if let Some(ip) = s
+            .remote_addr
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+        {
+            let cidr = match ip {
+                std::net::IpAddr::V4(_) => format!("{ip}/32"),
+                std::net::IpAddr::V6(_) => format!("{ip}/128"),
+            };
+            if !addresses.contains(&cidr) {
+                addresses.push(cidr);
+            }
+        }
     }
-    .await;
-    match result {
-        Ok(_) => redirect(&format!("{}/services?done=trusted", root(&app))),
-        Err(e) => match form_error(&e) {
-            Some(message) => error_page(
-                &app,
-                Some(&admin),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Cannot trust this sender",
-                &message,
-            ),
-            None => problem_page(&app, &admin, e.into()),
-        },
-    }
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        &app,
+        Some(&admin),
+        status,
+        "trust.html",
+        json!({
+            "nav": "services",
+            "id": sender.id,
+            "name": form.non_empty("name").unwrap_or(&sender.id),
+            "count": sender.count,
+            "seen": sender.seen,
+            "inboxes": inboxes,
+            "addresses": addresses,
+            "problem": problem,
+        }),
+    )
 }

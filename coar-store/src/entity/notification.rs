@@ -51,6 +51,9 @@ pub struct Model {
     /// `YYYY-MM-DD` (UTC) of `received_at`, for per-day counts.
     pub received_day: String,
     pub remote_addr: Option<String>,
+    /// SHA-256 (hex) of the bearer token the sender presented, if any: its evidence, with
+    /// `remote_addr`, re-checked when quarantine is released.
+    pub bearer_sha256: Option<String>,
     /// The registered service it was attributed to.
     pub service_id: Option<i64>,
     /// Queue state (see `State`).

@@ -1,0 +1,175 @@
+//! Rate limits: a token bucket per key (a sender's address, an attributed service), and the
+//! quarantine's cap per unattributed origin and address.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// A rate: `per` requests a `period`, with a burst of as many.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Requests per period, and the bucket's size.
+    pub per: u32,
+    /// The period.
+    pub period: Duration,
+}
+
+impl Rate {
+    /// `N/s`, `N/min`, `N/h`, or `off` (`None`).
+    pub fn parse(s: &str) -> Result<Option<Rate>, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let err = || format!("{s:?} is not a rate such as 10/s, 600/min or 1000/h, or off");
+        let (n, unit) = s.split_once('/').ok_or_else(err)?;
+        let per: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(err)?;
+        let period = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "min" | "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(err()),
+        };
+        Ok(Some(Rate { per, period }))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Token buckets by key, with bounded memory: past [`MAX_KEYS`] keys, the buckets that have
+/// refilled (which say nothing) are forgotten, and if that is not enough, all of them.
+#[derive(Debug)]
+pub struct Limiter {
+    rate: Rate,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// The most keys a limiter remembers.
+pub const MAX_KEYS: usize = 100_000;
+
+impl Limiter {
+    /// A limiter at `rate`.
+    pub fn new(rate: Rate) -> Limiter {
+        Limiter {
+            rate,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `key`; `Err` is how long until one is there.
+    pub fn take(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let size = f64::from(self.rate.per);
+        let per_second = size / self.rate.period.as_secs_f64();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < size
+            });
+            if buckets.len() >= MAX_KEYS {
+                buckets.clear();
+            }
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: size,
+            at: now,
+        });
+        let refill = now.saturating_duration_since(bucket.at).as_secs_f64() * per_second;
+        bucket.tokens = (bucket.tokens + refill).min(size);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        }
+    }
+}
+
+/// How many notifications each unattributed origin and address holds in quarantine: read
+/// from the database the first time this process meets the key, counted here after that,
+/// and read again when the count reaches the cap (so another replica or a release is
+/// accounted for). Only a new sender, or one at the cap, costs a query.
+#[derive(Debug, Default)]
+pub struct QuarantineCounts {
+    counts: Mutex<HashMap<String, u64>>,
+}
+
+impl QuarantineCounts {
+    /// This process's count for `key`, `None` if it has not met it yet.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.get(key).copied()
+    }
+
+    /// Sets `key`'s count (from the database).
+    pub fn set(&self, key: &str, n: u64) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() >= MAX_KEYS && !counts.contains_key(key) {
+            counts.clear(); // the database has the truth; start counting again
+        }
+        counts.insert(key.to_owned(), n);
+    }
+
+    /// One more for `key`, if it is known (an unknown key is read from the database when
+    /// next needed, which counts this one).
+    pub fn add(&self, key: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(key) {
+            *n = n.saturating_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            Rate::parse("600/min").unwrap(),
+            Some(Rate {
+                per: 600,
+                period: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(Rate::parse("off").unwrap(), None);
+        for bad in ["", "10", "0/s", "x/s", "10/week"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let l = Limiter::new(Rate {
+            per: 3,
+            period: Duration::from_secs(3600),
+        });
+        for _ in 0..3 {
+            l.take("a").unwrap();
+        }
+        let wait = l.take("a").unwrap_err();
+        assert!(
+            wait > Duration::from_secs(1100) && wait <= Duration::from_secs(1200),
+            "{wait:?}"
+        );
+        l.take("b").unwrap();
+        let fast = Limiter::new(Rate {
+            per: 1000,
+            period: Duration::from_secs(1),
+        });
+        for _ in 0..1000 {
+            fast.take("a").unwrap();
+        }
+        assert!(fast.take("a").is_err());
+        std::thread::sleep(Duration::from_millis(20));
+        fast.take("a").unwrap();
+    }
+}
