@@ -62,6 +62,10 @@ pub enum JsonLdError {
     /// so the document is refused rather than processed.
     #[error("{0:?} percent-encodes octets that are not UTF-8; such IRIs cannot be processed here")]
     NonUtf8Iri(String),
+    /// The document goes past a [`Budget`](crate::Budget): nested too deeply, or its
+    /// expansion could grow too large. Checked before the JSON-LD processor sees it.
+    #[error("{0}")]
+    OverBudget(crate::Exceeded),
     /// A context document given to [`Contexts::register`] is unusable.
     #[error("cannot register context {iri:?}: {message}")]
     BadContext {
@@ -218,6 +222,26 @@ impl Default for Contexts {
         }
         c
     }
+}
+
+/// Holds a document from anyone to the default [`Budget`](crate::Budget) before the JSON-LD
+/// processor (which recurses, and copies IRIs at each use) sees it: strict JSON within the
+/// depth, and an expansion that cannot outgrow the output budget.
+fn guard(document: &str) -> Result<(), JsonLdError> {
+    let budget = crate::Budget::default();
+    let value =
+        crate::json::parse_strict(document.as_bytes(), budget.max_depth).map_err(|e| match e {
+            crate::json::StrictJsonError::TooDeep { limit } => {
+                JsonLdError::OverBudget(crate::Exceeded::Depth(limit))
+            }
+            other => JsonLdError::Json(other.to_string()),
+        })?;
+    if crate::receiver::expansion_bound(&value) > budget.max_output_bytes {
+        return Err(JsonLdError::OverBudget(crate::Exceeded::Output(
+            budget.max_output_bytes,
+        )));
+    }
+    Ok(())
 }
 
 /// Parses JSON into json-ld's value type through serde_json: no source map is built, and
@@ -405,8 +429,21 @@ impl Contexts {
         self.expand_with_base(document, None)
     }
 
-    /// [`expand`](Self::expand), with relative IRIs resolved against `base`.
+    /// [`expand`](Self::expand), with relative IRIs resolved against `base`. The document
+    /// is first held to the default [`Budget`](crate::Budget) (depth, repeated members,
+    /// how large its expansion could grow), since it may come from anyone.
     pub fn expand_with_base(
+        &self,
+        document: &str,
+        base: Option<&str>,
+    ) -> Result<ExpandedDocument, JsonLdError> {
+        guard(document)?;
+        self.expand_prechecked(document, base)
+    }
+
+    /// [`expand_with_base`](Self::expand_with_base) for a document the caller has already
+    /// held to its budget (the receiver does, with its own).
+    pub(crate) fn expand_prechecked(
         &self,
         document: &str,
         base: Option<&str>,
@@ -467,13 +504,25 @@ impl Contexts {
         self.to_dataset_with_base(document, None)
     }
 
-    /// [`to_dataset`](Self::to_dataset), with relative IRIs resolved against `base`.
+    /// [`to_dataset`](Self::to_dataset), with relative IRIs resolved against `base`, held
+    /// to the default budget first as [`expand_with_base`](Self::expand_with_base) is.
     pub fn to_dataset_with_base(
         &self,
         document: &str,
         base: Option<&str>,
     ) -> Result<Dataset, JsonLdError> {
-        let mut expanded = self.expand_with_base(document, base)?;
+        guard(document)?;
+        self.to_dataset_prechecked(document, base)
+    }
+
+    /// [`to_dataset_with_base`](Self::to_dataset_with_base) for a document already held to
+    /// its budget.
+    pub(crate) fn to_dataset_prechecked(
+        &self,
+        document: &str,
+        base: Option<&str>,
+    ) -> Result<Dataset, JsonLdError> {
+        let mut expanded = self.expand_prechecked(document, base)?;
         let mut generator = json_ld::rdf_types::generator::Blank::new();
         expanded.relabel_and_canonicalize_with(&mut (), &mut generator);
         let mut vocabulary = ();

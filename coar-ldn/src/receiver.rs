@@ -181,6 +181,7 @@ impl From<JsonLdError> for ReceiveError {
     fn from(e: JsonLdError) -> Self {
         match e {
             JsonLdError::UnknownContext(iri) => ReceiveError::UnknownContext(iri),
+            JsonLdError::OverBudget(e) => ReceiveError::from(e),
             JsonLdError::Json(m) => ReceiveError::MalformedJson {
                 message: m,
                 line: 0,
@@ -196,7 +197,7 @@ impl From<JsonLdError> for ReceiveError {
 /// inline `@context` holds (a term mapped to a 100 KB IRI, used 30 000 times, asks for
 /// 3 GB). Registered contexts are the operator's, with short IRIs; a document without
 /// inline contexts is bounded by its own size. Measured without recursion.
-fn expansion_bound(json: &Value) -> usize {
+pub(crate) fn expansion_bound(json: &Value) -> usize {
     let (mut longest, mut strings, mut bytes) = (0usize, 0usize, 0usize);
     let mut stack = vec![(json, false)];
     while let Some((v, in_context)) = stack.pop() {
@@ -339,9 +340,9 @@ impl Receiver {
         // which its size bounds, and `check` (which builds no dataset) must refuse exactly
         // what `receive` refuses.
         let dataset = if want_dataset {
-            Some(self.contexts.to_dataset(text)?)
+            Some(self.contexts.to_dataset_prechecked(text, None)?)
         } else {
-            self.contexts.expand(text)?;
+            self.contexts.expand_prechecked(text, None)?;
             None
         };
         deadline.check()?;

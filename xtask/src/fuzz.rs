@@ -1,16 +1,21 @@
-//! `cargo xtask fuzz`: the `inbound` fuzz target (`fuzz/fuzz_targets/inbound.rs`) under
-//! libFuzzer, through `cargo +nightly fuzz`.
+//! `cargo xtask fuzz`: the fuzz targets of `fuzz/fuzz_targets/` under libFuzzer, through
+//! `cargo +nightly fuzz`, one for each parser of bytes a peer controls:
+//! - `inbound`: a POSTed body, JSON-LD or Turtle, through the receiver and the COAR model;
+//! - `shaping`: Turtle shaped into the JSON-LD tree, within small budgets;
+//! - `link`: `Link` headers and HTML `<link>` discovery;
+//! - `retry_after`: `Retry-After` values and HTTP dates, through the clamp and the backoff.
 //!
-//! The corpus lives in `target/fuzz/corpus/inbound` and grows from run to run. Each run seeds
-//! it with the specification's payloads (`fixtures/spec`, as JSON-LD, and
-//! `fixtures/rdf/1.0.1`, as Turtle), the hostile corpus (`fixtures/hostile`) and every input
-//! that once broke the target (`fixtures/fuzz/inbound`), in the target's encoding: one byte
-//! for the `Content-Type`, then the body.
+//! Each corpus lives in `target/fuzz/corpus/NAME` and grows from run to run. Each run seeds
+//! it with every input that once broke the target, or was written to reach it
+//! (`fixtures/fuzz/NAME/`); `inbound` also with the specification's payloads
+//! (`fixtures/spec`, as JSON-LD, and `fixtures/rdf/1.0.1`, as Turtle) and the hostile corpus
+//! (`fixtures/hostile`), in its encoding: one byte for the `Content-Type`, then the body;
+//! `shaping` also with the Turtle of `fixtures/rdf/1.0.1`.
 //!
-//! `--seconds=N` fuzzes for N seconds; `--replay` runs each seed once and stops (what
-//! `cargo xtask ci` does: deterministic, and it keeps the target building). A crash is left
-//! in `fuzz/artifacts/inbound/`; add it to `fixtures/fuzz/inbound/` with a line in its
-//! README once fixed.
+//! `--seconds=N` fuzzes each target for N seconds; `--target=NAME` runs only that one;
+//! `--replay` runs each seed once and stops (what `cargo xtask ci` does: deterministic, and
+//! it keeps the targets building). A crash is left in `fuzz/artifacts/NAME/`; add it to
+//! `fixtures/fuzz/NAME/` with a line in its README once fixed.
 
 use std::{
     path::{Path, PathBuf},
@@ -41,8 +46,24 @@ pub fn nightly_available(root: &Path) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs the `inbound` target; fails if it finds a crash.
-pub fn fuzz(root: &Path, mode: Mode) -> Result<()> {
+/// The fuzz targets, in the order they run.
+pub const TARGETS: [&str; 4] = ["inbound", "shaping", "link", "retry_after"];
+
+/// Runs the targets (all, or `only`); fails if one finds a crash.
+pub fn fuzz(root: &Path, mode: Mode, only: Option<&str>) -> Result<()> {
+    if let Some(t) = only {
+        ensure!(
+            TARGETS.contains(&t),
+            "no fuzz target {t:?}; they are {TARGETS:?}"
+        );
+    }
+    for target in TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {
+        fuzz_one(root, mode, target)?;
+    }
+    Ok(())
+}
+
+fn fuzz_one(root: &Path, mode: Mode, target: &str) -> Result<()> {
     ensure!(
         nightly_available(root),
         "the fuzzer needs a nightly toolchain (`rustup toolchain install nightly`)"
@@ -58,9 +79,9 @@ pub fn fuzz(root: &Path, mode: Mode) -> Result<()> {
             .status()?;
         ensure!(status.success(), "cargo install cargo-fuzz failed");
     }
-    let corpus = root.join("target/fuzz/corpus/inbound");
-    let seeds = seed(root, &corpus)?;
-    let mut args: Vec<String> = ["+nightly", "fuzz", "run", "inbound"]
+    let corpus = root.join("target/fuzz/corpus").join(target);
+    let seeds = seed(root, &corpus, target)?;
+    let mut args: Vec<String> = ["+nightly", "fuzz", "run", target]
         .map(String::from)
         .to_vec();
     args.push(corpus.display().to_string());
@@ -77,15 +98,15 @@ pub fn fuzz(root: &Path, mode: Mode) -> Result<()> {
         .context("cannot run cargo fuzz")?;
     if !status.success() {
         bail!(
-            "the fuzz target failed; the input is in fuzz/artifacts/inbound/ (reproduce with \
-             `cd fuzz && cargo +nightly fuzz run inbound <file>`)"
+            "the fuzz target {target} failed; the input is in fuzz/artifacts/{target}/ \
+             (reproduce with `cd fuzz && cargo +nightly fuzz run {target} <file>`)"
         );
     }
     Ok(())
 }
 
-/// Writes the seeds into `corpus` (creating it); returns how many.
-fn seed(root: &Path, corpus: &Path) -> Result<usize> {
+/// Writes `target`'s seeds into `corpus` (creating it); returns how many.
+fn seed(root: &Path, corpus: &Path, target: &str) -> Result<usize> {
     std::fs::create_dir_all(corpus)?;
     let fixtures = root.join("fixtures");
     let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
@@ -98,18 +119,23 @@ fn seed(root: &Path, corpus: &Path) -> Result<usize> {
         seeds.push((name, data));
         Ok(())
     };
-    for dir in ["spec", "spec/0.9.0", "spec/workflows", "hostile"] {
-        for path in files(&fixtures.join(dir), "json")? {
-            if path.ends_with("manifest.json") {
-                continue;
+    if target == "inbound" {
+        for dir in ["spec", "spec/0.9.0", "spec/workflows", "hostile"] {
+            for path in files(&fixtures.join(dir), "json")? {
+                if path.ends_with("manifest.json") {
+                    continue;
+                }
+                add(seed_name(dir, &path), Some(JSON_LD), &path)?;
             }
-            add(seed_name(dir, &path), Some(JSON_LD), &path)?;
         }
     }
-    for path in files(&fixtures.join("rdf/1.0.1"), "nq")? {
-        add(seed_name("rdf", &path), Some(TURTLE), &path)?;
+    if matches!(target, "inbound" | "shaping") {
+        let selector = (target == "inbound").then_some(TURTLE);
+        for path in files(&fixtures.join("rdf/1.0.1"), "nq")? {
+            add(seed_name("rdf", &path), selector, &path)?;
+        }
     }
-    for path in files(&fixtures.join("fuzz/inbound"), "")? {
+    for path in files(&fixtures.join("fuzz").join(target), "")? {
         add(seed_name("regression", &path), None, &path)?;
     }
     for (name, data) in &seeds {

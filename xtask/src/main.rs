@@ -2,11 +2,11 @@
 //!
 //! - `ci`: the one gate. `cargo fmt --check`, `cargo clippy -D warnings`, then every test of
 //!   the workspace, with the storage tests pointed at the local PostgreSQL and MariaDB, then
-//!   the fault suite at its small size, then the fuzz target over its seeds (when a nightly
+//!   the fault suite at its small size, then the fuzz targets over their seeds (when a nightly
 //!   toolchain is installed).
 //! - `bench`: measured speed and memory (`bench.rs`).
 //! - `faults`: the server under faults (`faults.rs`).
-//! - `fuzz`: the inbound fuzz target under libFuzzer (`fuzz.rs`).
+//! - `fuzz`: the fuzz targets under libFuzzer (`fuzz.rs`).
 //!
 //! This is a developer tool: nothing in the product depends on it.
 
@@ -67,7 +67,8 @@ fn run() -> Result<()> {
                         .context("--seconds=N")?,
                 )
             };
-            fuzz::fuzz(&workspace_root(), mode)
+            let only = args.iter().find_map(|a| a.strip_prefix("--target="));
+            fuzz::fuzz(&workspace_root(), mode, only)
         }
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
@@ -91,8 +92,9 @@ tasks:
          byte), the hostile corpus in fixtures/hostile (each a 4xx), a never-ending body,
          thousands of idle connections, an outbound target down then back (in order per
          inbox), two processes on one PostgreSQL; --large runs more rounds and connections
-  fuzz   [--seconds=N | --replay] the inbound fuzz target (cargo +nightly fuzz), seeded with
-         the spec payloads and fixtures/fuzz; N defaults to 300; --replay runs each seed once
+    fuzz   [--seconds=N | --replay] [--target=NAME] the fuzz targets (cargo +nightly fuzz):
+         inbound, shaping, link, retry_after, seeded from fixtures/fuzz/NAME (inbound also
+         with the spec payloads); N seconds each, default 300; --replay runs each seed once
   ci     cargo fmt --check, cargo clippy -D warnings, then every test of the workspace
          (storage tests use COAR_TEST_POSTGRES_URL and COAR_TEST_MYSQL_URL, defaulting to
          {DEFAULT_POSTGRES_URL} and {DEFAULT_MYSQL_URL}), the fault suite, fuzz --replay"
@@ -141,7 +143,7 @@ fn ci() -> Result<()> {
     }
     println!("$ cargo xtask fuzz --replay");
     if fuzz::nightly_available(&root) {
-        match fuzz::fuzz(&root, fuzz::Mode::Replay) {
+        match fuzz::fuzz(&root, fuzz::Mode::Replay, None) {
             Ok(()) => totals.passed += 1,
             Err(e) => {
                 println!("{} passed, {} failed", totals.passed, totals.failed + 1);
