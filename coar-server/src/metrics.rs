@@ -166,3 +166,27 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_that_stops_is_missing_until_it_runs_again() {
+        let w = Workers::default();
+        w.expect(2);
+        assert_eq!(w.missing(), 0, "spawned loops count as running at once");
+        let first = w.adopt();
+        let second = w.adopt();
+        drop(first); // it panicked, or returned
+        assert_eq!(w.missing(), 1);
+        let again = w.started();
+        w.restarted();
+        assert_eq!(w.missing(), 0);
+        drop((second, again));
+        w.retire(2);
+        assert_eq!(w.missing(), 0, "loops asked to stop are not missing");
+        let text = Metrics::default().render(&[]);
+        assert!(text.contains("coar_worker_restarts_total 0"), "{text}");
+    }
+}
