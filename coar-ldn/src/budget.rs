@@ -48,6 +48,8 @@ pub enum Exceeded {
     Output(usize),
     /// Longer than [`Budget::max_time`].
     Time(Duration),
+    /// Inline JSON-LD contexts that define more terms than this.
+    ContextTerms(usize),
 }
 
 impl Exceeded {
@@ -58,6 +60,7 @@ impl Exceeded {
             Exceeded::Depth(_) => "depth",
             Exceeded::Output(_) => "output",
             Exceeded::Time(_) => "time",
+            Exceeded::ContextTerms(_) => "context-terms",
         }
     }
 }
@@ -69,6 +72,12 @@ impl fmt::Display for Exceeded {
             Exceeded::Depth(n) => write!(f, "the document nests deeper than {n} levels"),
             Exceeded::Output(n) => {
                 write!(f, "the document's JSON-LD would be larger than {n} bytes")
+            }
+            Exceeded::ContextTerms(n) => {
+                write!(
+                    f,
+                    "the document's inline contexts define more than {n} terms"
+                )
             }
             Exceeded::Time(d) => write!(
                 f,
@@ -106,10 +115,20 @@ impl Deadline {
 
 /// The deepest nesting of Turtle's `[ ]`, `( )`, `<< >>` and `{| |}`, outside IRIs,
 /// strings and comments, or `Err` as soon as it passes `limit`. One pass, no allocation:
-/// it runs before the parser, so that what the parser and the shaping after it hold on
-/// their stacks is bounded.
+/// it runs before the parser, an early refusal of deep documents.
+///
+/// It is not what keeps recursion bounded, since a lexer of its own may disagree with the
+/// parser's about where a string or a comment ends. Blank nodes and collections come out of
+/// the parser as flat triples (the shaping after it checks its own depth); RDF 1.2 triple
+/// terms and reifiers, the one construct the parser nests in memory, are counted here in
+/// the raw text, strings and comments included, and at most `limit` of them are allowed,
+/// which no lexer can hide.
 pub(crate) fn turtle_nesting(text: &str, limit: usize) -> Result<usize, Exceeded> {
     let b = text.as_bytes();
+    let quoted = b.windows(2).filter(|w| *w == b"<<" || *w == b"{|").count();
+    if quoted > limit {
+        return Err(Exceeded::Depth(limit));
+    }
     let (mut i, mut depth, mut max) = (0, 0usize, 0usize);
     let open = |depth: &mut usize, max: &mut usize| {
         *depth += 1;
@@ -123,7 +142,8 @@ pub(crate) fn turtle_nesting(text: &str, limit: usize) -> Result<usize, Exceeded
     while i < b.len() {
         match b[i] {
             b'#' => {
-                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                // The parser reads line by line: a comment ends at `\n` only.
+                while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }
             }

@@ -236,12 +236,7 @@ fn guard(document: &str) -> Result<(), JsonLdError> {
             }
             other => JsonLdError::Json(other.to_string()),
         })?;
-    if crate::receiver::expansion_bound(&value) > budget.max_output_bytes {
-        return Err(JsonLdError::OverBudget(crate::Exceeded::Output(
-            budget.max_output_bytes,
-        )));
-    }
-    Ok(())
+    crate::receiver::expansion_within(&value, &budget).map_err(JsonLdError::OverBudget)
 }
 
 /// Parses JSON into json-ld's value type through serde_json: no source map is built, and
@@ -415,6 +410,11 @@ impl Contexts {
         .map_err(|e| self.classify(e.to_string()))?
         .into_processed();
         let processed = Arc::new(processed);
+        // Only contexts made of references to registered ones are kept: an inline context
+        // is the sender's, and each one kept would be memory a sender chose.
+        if key.contains('{') {
+            return Ok(processed);
+        }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_LIMIT {
             cache.clear();

@@ -154,28 +154,44 @@ impl Dataset {
             })
             .transpose()?;
         let mut quads: Vec<Quad> = Vec::new();
-        let result = TurtleParser::new()
-            .with_base(base)
-            .parse_str(text)
-            .try_for_each_triple(|t| {
-                if quads.len() >= budget.max_triples {
-                    return Err(Exceeded::Triples(budget.max_triples));
-                }
-                if quads.len() % 256 == 255 {
-                    deadline.check()?;
-                }
-                quads.push((
-                    [t.s().into_term(), t.p().into_term(), t.o().into_term()],
-                    None,
-                ));
-                Ok(())
-            });
-        match result {
-            Ok(()) => Ok(Dataset { quads }),
-            Err(sophia::api::source::StreamError::SinkError(e)) => Err(e.into()),
-            Err(sophia::api::source::StreamError::SourceError(e)) => Err(RdfError::Syntax {
+        // The terms' bytes count against the output budget too: a prefix bound to a long
+        // IRI makes every use of it that long.
+        let mut bytes = 0usize;
+        let parse = || {
+            TurtleParser::new()
+                .with_base(base)
+                .parse_str(text)
+                .try_for_each_triple(|t| {
+                    if quads.len() >= budget.max_triples {
+                        return Err(Exceeded::Triples(budget.max_triples));
+                    }
+                    if quads.len() % 256 == 255 {
+                        deadline.check()?;
+                    }
+                    let triple: [Term; 3] =
+                        [t.s().into_term(), t.p().into_term(), t.o().into_term()];
+                    bytes = triple
+                        .iter()
+                        .fold(bytes, |n, t| n.saturating_add(term_bytes(t)));
+                    if bytes > budget.max_output_bytes {
+                        return Err(Exceeded::Output(budget.max_output_bytes));
+                    }
+                    quads.push((triple, None));
+                    Ok(())
+                })
+        };
+        // The parser is a peer's input away from its own bugs (it has panicked slicing a
+        // string inside a character): a panic is a malformed document, not a crash.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)) {
+            Ok(Ok(())) => Ok(Dataset { quads }),
+            Ok(Err(sophia::api::source::StreamError::SinkError(e))) => Err(e.into()),
+            Ok(Err(sophia::api::source::StreamError::SourceError(e))) => Err(RdfError::Syntax {
                 format: "Turtle",
                 message: e.to_string(),
+            }),
+            Err(_) => Err(RdfError::Syntax {
+                format: "Turtle",
+                message: "the parser failed on this input".into(),
             }),
         }
     }
@@ -325,6 +341,18 @@ fn contained_key(t: &[Term; 3]) -> Option<String> {
         && !NAMING.contains(&p)
         && matches!(t[2], SimpleTerm::Iri(_) | SimpleTerm::BlankNode(_)))
     .then(|| node_key(&t[2]))
+}
+
+/// The bytes a term holds (triple terms, which the budget keeps shallow, by their parts).
+fn term_bytes(t: &Term) -> usize {
+    match t {
+        SimpleTerm::Iri(i) => i.as_str().len(),
+        SimpleTerm::BlankNode(b) => b.as_str().len(),
+        SimpleTerm::LiteralDatatype(lex, dt) => lex.len() + dt.as_str().len(),
+        SimpleTerm::LiteralLanguage(lex, tag, _) => lex.len() + tag.as_str().len(),
+        SimpleTerm::Triple(parts) => parts.iter().map(term_bytes).sum(),
+        SimpleTerm::Variable(v) => v.as_str().len(),
+    }
 }
 
 fn node_key(t: &Term) -> String {

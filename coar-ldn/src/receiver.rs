@@ -192,17 +192,38 @@ impl From<JsonLdError> for ReceiveError {
     }
 }
 
+/// The most term definitions the inline contexts of one document may hold. The JSON-LD
+/// processor defines terms recursively (a compact IRI through its prefix, and so on), and
+/// its processed context grows with the square of a chain of them.
+pub const MAX_INLINE_TERMS: usize = 256;
+
+/// Refuses a document whose expansion could grow past the output budget, or whose inline
+/// contexts define more than [`MAX_INLINE_TERMS`] terms: checked on the JSON, before the
+/// JSON-LD processor runs.
+pub(crate) fn expansion_within(json: &Value, budget: &Budget) -> Result<(), Exceeded> {
+    let (bound, terms) = expansion_bound(json);
+    if terms > MAX_INLINE_TERMS {
+        return Err(Exceeded::ContextTerms(MAX_INLINE_TERMS));
+    }
+    if bound > budget.max_output_bytes {
+        return Err(Exceeded::Output(budget.max_output_bytes));
+    }
+    Ok(())
+}
+
 /// An upper bound of the bytes that expanding `json` can produce from what its inline
-/// contexts define: every string and member name may expand to the longest string an
-/// inline `@context` holds (a term mapped to a 100 KB IRI, used 30 000 times, asks for
-/// 3 GB). Registered contexts are the operator's, with short IRIs; a document without
-/// inline contexts is bounded by its own size. Measured without recursion.
-pub(crate) fn expansion_bound(json: &Value) -> usize {
-    let (mut longest, mut strings, mut bytes) = (0usize, 0usize, 0usize);
+/// contexts define, and how many terms they define. Every string and member name may
+/// expand to as much as all the strings of the inline contexts together (a term may be
+/// defined through a chain of prefixes, each adding its own; a term mapped to a 100 KB IRI
+/// and used 30 000 times asks for 3 GB). Registered contexts are the operator's, with short
+/// IRIs; a document without inline contexts is bounded by its own size. Measured without
+/// recursion.
+fn expansion_bound(json: &Value) -> (usize, usize) {
+    let (mut context_bytes, mut terms, mut strings, mut bytes) = (0usize, 0usize, 0usize, 0usize);
     let mut stack = vec![(json, false)];
     while let Some((v, in_context)) = stack.pop() {
         match v {
-            Value::String(s) if in_context => longest = longest.max(s.len()),
+            Value::String(s) if in_context => context_bytes = context_bytes.saturating_add(s.len()),
             Value::String(s) => {
                 strings += 1;
                 bytes += s.len();
@@ -212,7 +233,8 @@ pub(crate) fn expansion_bound(json: &Value) -> usize {
                 for (k, v) in map {
                     let context = in_context || (k == "@context" && !v.is_string());
                     if context {
-                        longest = longest.max(k.len());
+                        context_bytes = context_bytes.saturating_add(k.len());
+                        terms += usize::from(in_context);
                     } else {
                         strings += 1;
                         bytes += k.len();
@@ -223,7 +245,10 @@ pub(crate) fn expansion_bound(json: &Value) -> usize {
             _ => {}
         }
     }
-    bytes.saturating_add(strings.saturating_mul(longest))
+    (
+        bytes.saturating_add(strings.saturating_mul(context_bytes)),
+        terms,
+    )
 }
 
 /// Receives notifications: checks media type, size and nesting, processes JSON-LD with
@@ -326,12 +351,7 @@ impl Receiver {
             return Err(ReceiveError::NotAnObject);
         }
         let budget = &self.config.budget;
-        let amplified = expansion_bound(&json);
-        if amplified > budget.max_output_bytes {
-            return Err(ReceiveError::OverBudget(Exceeded::Output(
-                budget.max_output_bytes,
-            )));
-        }
+        expansion_within(&json, budget)?;
         let deadline = Deadline::start(budget);
         // serde_json accepted it, so it is UTF-8.
         let text =

@@ -230,6 +230,36 @@ fn each_refusal_has_its_status() {
             StatusCode::BAD_REQUEST,
             "Over budget",
         ),
+        (
+            // sophia's lexer once panicked here, slicing inside the `é`.
+            Some("text/turtle"),
+            "<urn:s> <urn:p> \"\"\"a\"é\"\"\" .".as_bytes().to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid Turtle",
+        ),
+        (
+            Some(PROFILE),
+            prefix_chain(2000).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "Over budget",
+        ),
+        (
+            Some("text/turtle"),
+            long_prefix().into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "Over budget",
+        ),
+        (
+            Some("text/turtle"),
+            format!(
+                "<urn:s> <urn:p> \"\"\"x\"\\\"\"\"\" , {}<urn:a> <urn:b> <urn:c>{} .",
+                "<<( <urn:s> <urn:p> ".repeat(40),
+                " )>>".repeat(40)
+            )
+            .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "Nested too deeply",
+        ),
     ];
     for (ct, body, status, title) in cases {
         let err = r.receive(ct, &body, None).unwrap_err();
@@ -418,4 +448,29 @@ fn budgets_are_configurable() {
     let five: String = (0..5).map(|i| format!("<urn:s> <urn:p> {i} .\n")).collect();
     r.receive(Some("text/turtle"), five.as_bytes(), None)
         .unwrap();
+}
+
+/// Terms defined through a chain of prefixes, each one's IRI the next one's compact IRI: the
+/// processor recurses along the chain, and its context grows with the chain's square.
+fn prefix_chain(n: usize) -> String {
+    let mut terms: Vec<String> = (1..=n)
+        .rev()
+        .map(|i| format!(r#""t{i}": "t{}:/""#, i - 1))
+        .collect();
+    terms.push(r#""t0": "http://e.example/""#.to_owned());
+    format!(
+        r#"{{"@context": {{{}}}, "@id": "urn:x:1", "t{n}": 1}}"#,
+        terms.join(", ")
+    )
+}
+
+/// A prefix bound to a long IRI, used for every term of thousands of triples.
+fn long_prefix() -> String {
+    let mut ttl = format!("@prefix p: <https://x.example/{}> .\n", "a".repeat(20_000));
+    ttl.push_str("p: p: p:");
+    for _ in 0..3000 {
+        ttl.push_str(", p:");
+    }
+    ttl.push_str(" .\n");
+    ttl
 }

@@ -33,11 +33,41 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
 }
 
 /// A route layer for the admin API: the token is checked before the handler runs, so
-/// before any of the body is read or parsed.
-pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+/// before any of the body is read or parsed. Wrong tokens count against the address's
+/// sign-in budget (10 a minute, shared with the dashboard): past it, 429 without a check.
+pub async fn guard(
+    State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let from = crate::trust::client_addr(
+        peer.ip(),
+        request.headers(),
+        &app.config.trusted_proxies,
+        app.config.forwarded_header,
+    );
+    let key = crate::limits::address_key(from);
+    if let Err(wait) = app.sign_in_limit.check(&key) {
+        return Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts",
+            "too many requests with a wrong token from this address; try again later",
+        )
+        .with_header_value(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from(wait.as_secs().saturating_add(1)),
+        )
+        .into_response();
+    }
     match require_admin(&app, request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(problem) => problem.into_response(),
+        Err(problem) => {
+            if problem.status == StatusCode::FORBIDDEN {
+                let _ = app.sign_in_limit.take(&key);
+            }
+            problem.into_response()
+        }
     }
 }
 

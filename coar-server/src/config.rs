@@ -99,6 +99,9 @@ pub struct Config {
     /// `X-Forwarded-For` headers are believed (default none: the connection's address is
     /// the sender's).
     pub trusted_proxies: Vec<coar_store::Cidr>,
+    /// `COAR_FORWARDED_HEADER`: the header the trusted proxies write the client's address to,
+    /// `x-forwarded-for` (default) or `forwarded`; the other is never read.
+    pub forwarded_header: crate::trust::ForwardedHeader,
     /// `COAR_PUBLISH_UNTRUSTED`: whether notifications attributed to no registered service
     /// are shown in the public inbox listing and feed (default false; with `COAR_TRUST=accept`,
     /// an open inbox, everything is published).
@@ -164,6 +167,8 @@ pub struct Layer {
     pub trusted_proxies: Option<String>,
     /// `publish_untrusted`.
     pub publish_untrusted: Option<toml::Value>,
+    /// `forwarded_header`.
+    pub forwarded_header: Option<String>,
     /// `rate_limit`.
     pub rate_limit: Option<String>,
     /// `service_rate_limit`.
@@ -214,6 +219,7 @@ impl Layer {
             admin_token_file: get("COAR_ADMIN_TOKEN_FILE"),
             trusted_proxies: get("COAR_TRUSTED_PROXIES"),
             publish_untrusted: get("COAR_PUBLISH_UNTRUSTED").map(toml::Value::String),
+            forwarded_header: get("COAR_FORWARDED_HEADER"),
             rate_limit: get("COAR_RATE_LIMIT"),
             service_rate_limit: get("COAR_SERVICE_RATE_LIMIT"),
             quarantine_limit: get("COAR_QUARANTINE_LIMIT").map(toml::Value::String),
@@ -250,6 +256,7 @@ impl Layer {
             admin_token_file: self.admin_token_file.or(other.admin_token_file),
             trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
             publish_untrusted: self.publish_untrusted.or(other.publish_untrusted),
+            forwarded_header: self.forwarded_header.or(other.forwarded_header),
             rate_limit: self.rate_limit.or(other.rate_limit),
             service_rate_limit: self.service_rate_limit.or(other.service_rate_limit),
             quarantine_limit: self.quarantine_limit.or(other.quarantine_limit),
@@ -412,6 +419,12 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let publish_untrusted = parse_bool(merged.publish_untrusted, false, "publish_untrusted")?;
+        let forwarded_header = match merged.forwarded_header {
+            Some(h) => h
+                .parse()
+                .map_err(|m: String| bad(&name("forwarded_header"), m))?,
+            None => crate::trust::ForwardedHeader::default(),
+        };
         let rate = |value: Option<String>, default: &str, key: &str| {
             crate::limits::Rate::parse(value.as_deref().unwrap_or(default))
                 .map_err(|m| bad(&name(key), m))
@@ -464,6 +477,7 @@ impl Config {
             lease,
             max_retry_after,
             trusted_proxies,
+            forwarded_header,
             publish_untrusted,
             rate_limit,
             service_rate_limit,

@@ -87,9 +87,14 @@ async fn receive(
             .into(),
         ));
     }
-    let sender = trust::client_addr(peer.ip(), headers, &app.config.trusted_proxies);
+    let sender = trust::client_addr(
+        peer.ip(),
+        headers,
+        &app.config.trusted_proxies,
+        app.config.forwarded_header,
+    );
     if let Some(limit) = &app.address_limit
-        && let Err(wait) = limit.take(&sender.to_string())
+        && let Err(wait) = limit.take(&crate::limits::address_key(sender))
     {
         return Err((none(), too_many("this address", wait)));
     }
@@ -357,6 +362,13 @@ pub async fn read(
         .get(key)
         .await?
         .filter(|r| r.direction == Direction::Inbound)
+        // What no registered service vouches for is not published here either (a forger
+        // would get a URL on this inbox for its "review by X"), except to the admin.
+        .filter(|r| {
+            r.service.is_some()
+                || !app.publishes_attributed_only()
+                || crate::admin::require_admin(&app, &headers).is_ok()
+        })
         .ok_or_else(not_found)?;
     let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
         .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;

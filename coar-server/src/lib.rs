@@ -21,7 +21,7 @@ pub mod limits;
 pub mod metrics;
 pub mod parse;
 pub mod problem;
-mod trust;
+pub mod trust;
 pub mod worker;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

@@ -42,6 +42,19 @@ struct Bucket {
     at: Instant,
 }
 
+/// The key a sender's address is limited under: an IPv4 address, or the /64 an IPv6
+/// address is in (one host is given a whole /64, and may rotate through it).
+pub fn address_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+    }
+}
+
 /// Token buckets by key, with bounded memory: past [`MAX_KEYS`] keys, the buckets that have
 /// refilled (which say nothing) are forgotten, and if that is not enough, all of them.
 #[derive(Debug)]
@@ -59,6 +72,24 @@ impl Limiter {
         Limiter {
             rate,
             buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` has a token now, without taking it; `Err` is how long until one is.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let size = f64::from(self.rate.per);
+        let per_second = size / self.rate.period.as_secs_f64();
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(b) = buckets.get(key) else {
+            return Ok(());
+        };
+        let tokens =
+            (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second).min(size);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / per_second))
         }
     }
 

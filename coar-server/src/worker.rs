@@ -354,21 +354,25 @@ async fn record_caught(app: &App, claim: &Claim, message: String) {
 
 /// Runs the pipeline on a claimed notification; true when it succeeded (the caller marks
 /// it processed), false when the failure has been recorded.
-async fn process(app: &App, claim: &Claim) -> bool {
+async fn process(app: &Arc<App>, claim: &Claim) -> bool {
     let key = claim.record.key;
-    let result = match Notification::from_slice_with(
+    let direct = Notification::from_slice_with(
         &claim.record.body,
         coar_model::Limits {
             max_bytes: usize::MAX,
         },
     )
-    .ok()
-    .or_else(|| {
-        app.receiver
-            .receive(Some(&claim.record.media_type), &claim.record.body, None)
+    .ok();
+    // Not JSON (Turtle): read as the inbox read it, on the parsing pool.
+    let parsed = match direct {
+        Some(n) => Some(n),
+        None => app
+            .receive_body(&claim.record.media_type, claim.record.body.clone())
+            .await
             .ok()
-            .and_then(|r| Notification::from_value(r.json).ok())
-    }) {
+            .and_then(|r| Notification::from_value(r.json).ok()),
+    };
+    let result = match parsed {
         None => Err(HandlerError::permanent(
             "the stored body can no longer be read as a notification",
         )),

@@ -597,6 +597,7 @@ async fn dashboard_in_a_real_browser() {
     browser
         .wait_text("What its 1 quarantined notification(s) came with")
         .await;
+    browser.find("input[name=inbox]").await.click().await;
     browser.find("input[name=cidrs]").await.click().await;
     browser.find("#confirm-trust").await.click().await;
     browser.wait_text("Registered as a trusted service").await;

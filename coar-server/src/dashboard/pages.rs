@@ -257,7 +257,7 @@ pub async fn message(
     }
 }
 
-async fn message_context(app: &App, key: i64) -> Result<Option<Value>, Problem> {
+async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Problem> {
     let Some(record) = app.store.get(key).await? else {
         return Ok(None);
     };
@@ -272,11 +272,18 @@ async fn message_context(app: &App, key: i64) -> Result<Option<Value>, Problem> 
     let turtle = if record.media_type.starts_with("text/turtle") {
         Ok(text.clone())
     } else {
-        app.receiver
-            .contexts()
-            .to_dataset(&text)
-            .map_err(|e| e.to_string())
-            .and_then(|d| d.serialize(RdfFormat::Turtle).map_err(|e| e.to_string()))
+        // A peer's JSON-LD, expanded on the parsing pool like every other.
+        let (a, json) = (app.clone(), text.clone());
+        app.parsers
+            .run(move || {
+                a.receiver
+                    .contexts()
+                    .to_dataset(&json)
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| d.serialize(RdfFormat::Turtle).map_err(|e| e.to_string()))
+            })
+            .await
+            .unwrap_or_else(|busy| Err(busy.to_string()))
     };
     let notification = parsed
         .clone()

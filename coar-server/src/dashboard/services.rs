@@ -343,14 +343,21 @@ pub async fn trust(
             .filter(|c| !c.is_empty())
             .map(str::to_owned),
     );
-    let any_address = form.get("any_address") == Some("yes");
+    let with_token = form.get("token") == Some("yes");
     let problem = match () {
         _ if form.get("confirm") != Some("yes") => None,
         _ if inbox.is_none() => Some("Choose the service's inbox."),
-        _ if cidrs.is_empty() && !any_address => {
-            Some("Choose the addresses it sends from, or confirm that any address may.")
-        }
+        _ if cidrs.is_empty() && !with_token => Some(
+            "Choose the addresses it sends from, or require a token: a claimed inbox is not evidence, anyone can claim it.",
+        ),
         _ => {
+            let token = with_token.then(|| {
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                )
+            });
             let input = ServiceInput {
                 name: form.non_empty("name").unwrap_or(&id).to_owned(),
                 id: id.clone(),
@@ -359,14 +366,22 @@ pub async fn trust(
                 inbound_patterns: Vec::new(),
                 outbound_patterns: Vec::new(),
                 cidrs,
-                tokens: None,
+                tokens: token.clone().map(|t| vec![t]),
             };
             let result = async {
                 let s = app.store.add_service(&input).await?;
-                app.store.release_for(&s).await
+                app.store.release_for(&s).await.map(|_| s)
             }
             .await;
             return match result {
+                // The token is shown once, as "New token" does.
+                Ok(s) if token.is_some() => render(
+                    &app,
+                    Some(&admin),
+                    StatusCode::OK,
+                    "token.html",
+                    json!({"nav": "services", "service": service_row(&s), "token": token}),
+                ),
                 Ok(_) => redirect(&format!("{}/services?done=trusted", root(&app))),
                 Err(e) => match form_error(&e) {
                     Some(message) => error_page(
