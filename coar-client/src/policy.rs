@@ -70,18 +70,19 @@ const V4_SPECIAL: [([u8; 4], u8); 20] = [
 
 /// IPv6 ranges that are not globally reachable (the IANA IPv6 special-purpose registry),
 /// beyond those that embed an IPv4 address.
-const V6_SPECIAL: [(u128, u8); 11] = [
-    (0, 128),                     // unspecified
-    (1, 128),                     // loopback
-    (0x0064_ff9b_0001 << 80, 48), // local-use NAT64, RFC 8215
-    (0x0100 << 112, 64),          // discard-only
-    (0x2001 << 112, 23),          // IETF protocol assignments (Teredo, ORCHID, …)
-    (0x2001_0db8 << 96, 32),      // documentation
-    (0x3fff << 112, 20),          // documentation, RFC 9637
-    (0x5f00 << 112, 16),          // segment routing SIDs
-    (0xfc00 << 112, 7),           // unique local
-    (0xfe80 << 112, 10),          // link local (and fec0::/10 below)
-    (0xff00 << 112, 8),           // multicast
+const V6_SPECIAL: [(u128, u8); 12] = [
+    (0, 128),                          // unspecified
+    (1, 128),                          // loopback
+    (0x0064_ff9b_0001 << 80, 48),      // local-use NAT64, RFC 8215
+    (0x0100 << 112, 64),               // discard-only
+    (0x0100_0000_0000_0001 << 64, 64), // dummy prefix, RFC 9780
+    (0x2001 << 112, 23),               // IETF protocol assignments (Teredo, ORCHID, …)
+    (0x2001_0db8 << 96, 32),           // documentation
+    (0x3fff << 112, 20),               // documentation, RFC 9637
+    (0x5f00 << 112, 16),               // segment routing SIDs
+    (0xfc00 << 112, 7),                // unique local
+    (0xfe80 << 112, 10),               // link local (and fec0::/10 below)
+    (0xff00 << 112, 8),                // multicast
 ];
 
 fn restricted_v4(ip: Ipv4Addr) -> bool {
@@ -177,6 +178,7 @@ mod tests {
             // Special-purpose IPv6.
             "64:ff9b:1::1",
             "100::1",
+            "100:0:0:1::1",
             "2001::1",
             "2001:db8::1",
             "3fff::1",

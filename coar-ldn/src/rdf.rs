@@ -180,8 +180,10 @@ impl Dataset {
                     Ok(())
                 })
         };
-        // The parser is a peer's input away from its own bugs (it has panicked slicing a
-        // string inside a character): a panic is a malformed document, not a crash.
+        // The parser is a peer's input away from its own bugs: sophia 0.10 slices a long
+        // string two bytes past a quote that does not close it, inside the next character
+        // when that one is not ASCII (`"""a"é"""`). A panic is a malformed document, not
+        // a crash.
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)) {
             Ok(Ok(())) => Ok(Dataset { quads }),
             Ok(Err(sophia::api::source::StreamError::SinkError(e))) => Err(e.into()),

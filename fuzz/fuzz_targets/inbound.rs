@@ -16,6 +16,10 @@ use coar_ldn::{Contexts, Receiver, ReceiverConfig};
 use coar_model::Notification;
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+use common::tolerate_caught_parser_panics;
+
+
 /// The content types the first byte selects from, as a peer might send them.
 const CONTENT_TYPES: [Option<&str>; 6] = [
     Some("application/ld+json"),
@@ -48,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let content_type = CONTENT_TYPES[usize::from(selector) % CONTENT_TYPES.len()];
+    tolerate_caught_parser_panics();
     // What the workers do with a stored body: parse it on its own. Never panics.
     let direct = Notification::from_slice(body);
     let base = Some("https://inbox.example/");

@@ -10,6 +10,10 @@ use std::time::Duration;
 use coar_ldn::{Budget, Dataset};
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+use common::tolerate_caught_parser_panics;
+
+
 const BUDGET: Budget = Budget {
     max_triples: 500,
     max_depth: 12,
@@ -21,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    tolerate_caught_parser_panics();
     let Ok(dataset) = Dataset::parse_turtle_within(text, Some("https://peer.example/"), &BUDGET)
     else {
         return;
