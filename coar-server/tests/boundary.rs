@@ -538,3 +538,51 @@ async fn the_admin_token_is_checked_before_the_body_is_read() {
     s.stop().await;
     common::db::drop_db(db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_tokens_are_throttled_and_the_token_can_come_from_a_file() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("coar-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("admin-token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let s = common::start(&db.url, &[("admin_token_file", file.to_str().unwrap())]).await;
+    let get = async |token: &str| {
+        s.client
+            .get(s.url("/api/stats"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        get(TOKEN).await,
+        StatusCode::OK,
+        "the file's token, trimmed"
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            get("a-guess-at-the-admin-token").await,
+            StatusCode::FORBIDDEN
+        );
+    }
+    // Ten wrong guesses a minute per address; then not even the right token is checked.
+    assert_eq!(
+        get("another-guess-at-the-token").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(get(TOKEN).await, StatusCode::TOO_MANY_REQUESTS);
+    s.stop().await;
+    // Both the token and a file: refused at start-up.
+    let env = coar_server::config::Layer::from_env(|k| match k {
+        "COAR_ADMIN_TOKEN" => Some(TOKEN.into()),
+        "COAR_ADMIN_TOKEN_FILE" => Some(file.to_str().unwrap().into()),
+        _ => None,
+    });
+    let err =
+        coar_server::Config::resolve(coar_server::config::Layer::default(), env, None).unwrap_err();
+    assert!(err.setting.starts_with("admin_token_file"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    common::db::drop_db(db).await;
+}
