@@ -35,7 +35,7 @@ pub async fn outbox(
     }
     let inserted = store_outbound(&app, &n).await?;
     let record = inserted.record();
-    let location = format!("{}/api/notifications/{}", app.config.base_url, record.key);
+    let location = app.urls.api_notification(record.key);
     let status = match inserted {
         Inserted::New(_) => StatusCode::ACCEPTED,
         Inserted::Duplicate(_) => StatusCode::OK,
@@ -187,7 +187,7 @@ pub struct ListQuery {
 pub(crate) fn summary(app: &App, r: &coar_store::Record) -> Value {
     json!({
         "key": r.key,
-        "url": format!("{}/api/notifications/{}", app.config.base_url, r.key),
+                "url": app.urls.api_notification(r.key),
         "id": r.notification_id,
         "direction": r.direction,
         "pattern": r.pattern,
@@ -283,7 +283,7 @@ pub async fn list(
         if !query.is_empty() {
             query.push('&');
         }
-        format!("{}/api/notifications?{query}after={n}", app.config.base_url)
+        format!("{}?{query}after={n}", app.urls.api_notifications())
     });
     Ok(Json(json!({
         "items": page.items.iter().map(|r| summary(&app, r)).collect::<Vec<_>>(),
@@ -424,7 +424,7 @@ pub async fn add_service(
     };
     let s = app.store.add_service(&input).await?;
     let released = app.store.release_for(&s).await?;
-    let location = format!("{}/api/services/{}", app.config.base_url, s.key);
+    let location = app.urls.api_service(s.key);
     let mut body = service_json(&s);
     body["quarantine"] = json!(released);
     Ok((
@@ -491,7 +491,7 @@ pub async fn openapi(State(app): State<Arc<App>>) -> Response {
     Json(json!({
         "openapi": "3.1.0",
         "info": {"title": "coar-notify admin API", "version": env!("CARGO_PKG_VERSION")},
-        "servers": [{"url": app.config.base_url}],
+                "servers": [{"url": app.urls.base()}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": {
             "/api/outbox": {"post": op("Send a notification (full, or a pattern with its properties); 202")},

@@ -137,7 +137,7 @@ pub async fn feed(
         ..Filter::default()
     };
     let page = app.store.list(&filter, after, limit).await?;
-    let feed_url = format!("{}/feed", app.config.base_url);
+    let feed_url = app.urls.feed();
     let self_url = match uri.query() {
         Some(query) => format!("{feed_url}?{query}"),
         None => feed_url.clone(),
@@ -171,9 +171,9 @@ pub async fn feed(
     );
     let _ = writeln!(
         out,
-        "  <author><name>{}</name><uri>{}/</uri></author>",
+        "  <author><name>{}</name><uri>{}</uri></author>",
         xml(&app.config.name),
-        xml(&app.config.base_url)
+        xml(&app.urls.service())
     );
     let _ = writeln!(
         out,

@@ -19,7 +19,7 @@ use crate::{App, config::TrustPolicy, problem::Problem, trust};
 pub(crate) fn inbox_links(app: &App, headers: &mut HeaderMap) {
     for value in [
         coar_ldn::inbox_link_header(&app.inbox_url()),
-        coar_ldn::link::constrained_by_link_header(&format!("{}/constraints", app.config.base_url)),
+        coar_ldn::link::constrained_by_link_header(&app.urls.constraints()),
     ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.append(header::LINK, v);
@@ -319,7 +319,7 @@ pub async fn list(
             .iter()
             .map(|r| app.notification_url(r.key))
             .collect(),
-        constrained_by: Some(format!("{}/constraints", app.config.base_url)),
+        constrained_by: Some(app.urls.constraints()),
         first: Some(inbox.clone()),
         next: items
             .next
@@ -468,12 +468,12 @@ pub async fn service(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<
             "name": "as:name",
             "feed": "http://www.w3.org/ns/hydra/core#template",
         },
-        "@id": format!("{}/", app.config.base_url),
+                "@id": app.urls.service(),
         "@type": "as:Service",
         "name": "COAR Notify inbox (coar-notify-rs)",
         "inbox": app.inbox_url(),
-        "constrainedBy": format!("{}/constraints", app.config.base_url),
-        "feed": format!("{}/feed{}", app.config.base_url, crate::feed::TEMPLATE),
+                "constrainedBy": app.urls.constraints(),
+        "feed": format!("{}{}", app.urls.feed(), crate::feed::TEMPLATE),
     });
     let body = match format {
         RdfFormat::JsonLd => doc.to_string(),

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod parse;
 pub mod problem;
 pub mod trust;
+pub mod urls;
 pub mod worker;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -52,6 +53,8 @@ pub use config::{Config, ConfigError, TrustPolicy};
 pub struct App {
     /// The settings.
     pub config: Config,
+    /// Every URL this server names.
+    pub urls: urls::Urls,
     /// The database.
     pub store: Store,
     /// The LDN receiver, with the ActivityStreams and COAR Notify contexts registered.
@@ -87,13 +90,13 @@ pub struct App {
 impl App {
     /// The inbox URL.
     pub fn inbox_url(&self) -> String {
-        format!("{}/inbox", self.config.base_url)
+        self.urls.inbox()
     }
 
     /// This server's identity in what it sends: `id` (its base URL), `inbox`, `name`.
     pub fn identity(&self) -> serde_json::Value {
         serde_json::json!({
-            "id": format!("{}/", self.config.base_url),
+                        "id": self.urls.service(),
             "inbox": self.inbox_url(),
             "name": self.config.name,
             "type": "Service",
@@ -141,7 +144,7 @@ impl App {
 
     /// A stored notification's URL.
     pub fn notification_url(&self, key: i64) -> String {
-        format!("{}/inbox/{key}", self.config.base_url)
+        self.urls.notification(key)
     }
 }
 
@@ -218,6 +221,7 @@ pub async fn app_with(
         address_limit: config.rate_limit.map(limits::Limiter::new),
         service_limit: config.service_rate_limit.map(limits::Limiter::new),
         quarantined: limits::QuarantineCounts::default(),
+        urls: urls::Urls::new(&config.base_url),
         sign_in_limit: limits::Limiter::new(limits::Rate {
             per: 10,
             period: Duration::from_secs(60),

@@ -117,10 +117,7 @@ pub fn routes() -> Router<Arc<App>> {
 
 /// The dashboard's URL path (`/admin`, below the base URL's own path).
 pub(crate) fn root(app: &App) -> String {
-    let path = url::Url::parse(&app.config.base_url)
-        .map(|u| u.path().trim_end_matches('/').to_owned())
-        .unwrap_or_default();
-    format!("{path}/admin")
+    app.urls.admin_path()
 }
 
 /// A signed-in administrator; the rejection sends anyone else to the sign-in page.

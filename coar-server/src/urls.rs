@@ -1,0 +1,89 @@
+//! Every URL this server names, built in one place from its base URL (`COAR_BASE_URL`,
+//! without a trailing slash), so that a route and the links to it cannot drift apart.
+
+/// The URLs of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Urls {
+    base: String,
+    /// The base URL's own path (`/notify` for `https://x.example/notify`), empty at the root.
+    path: String,
+}
+
+impl Urls {
+    /// The URLs below `base_url` (a trailing slash is dropped).
+    pub fn new(base_url: &str) -> Urls {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let path = url::Url::parse(&base)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        Urls { base, path }
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `{base}/`: the service description, and this service's id in what it sends.
+    pub fn service(&self) -> String {
+        format!("{}/", self.base)
+    }
+
+    /// The LDN inbox.
+    pub fn inbox(&self) -> String {
+        format!("{}/inbox", self.base)
+    }
+
+    /// One received notification in the inbox.
+    pub fn notification(&self, key: i64) -> String {
+        format!("{}/inbox/{key}", self.base)
+    }
+
+    /// What the inbox accepts (`ldp:constrainedBy`).
+    pub fn constraints(&self) -> String {
+        format!("{}/constraints", self.base)
+    }
+
+    /// The Atom feed.
+    pub fn feed(&self) -> String {
+        format!("{}/feed", self.base)
+    }
+
+    /// The admin API's list of notifications.
+    pub fn api_notifications(&self) -> String {
+        format!("{}/api/notifications", self.base)
+    }
+
+    /// One notification in the admin API.
+    pub fn api_notification(&self, key: i64) -> String {
+        format!("{}/api/notifications/{key}", self.base)
+    }
+
+    /// One registered service in the admin API.
+    pub fn api_service(&self, key: i64) -> String {
+        format!("{}/api/services/{key}", self.base)
+    }
+
+    /// The dashboard's URL path (`/admin` below the base URL's own path), for links and
+    /// redirects within the site.
+    pub fn admin_path(&self) -> String {
+        format!("{}/admin", self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_below_a_base_with_a_path() {
+        let u = Urls::new("https://x.example/notify/");
+        assert_eq!(u.base(), "https://x.example/notify");
+        assert_eq!(u.service(), "https://x.example/notify/");
+        assert_eq!(u.inbox(), "https://x.example/notify/inbox");
+        assert_eq!(u.notification(7), "https://x.example/notify/inbox/7");
+        assert_eq!(u.api_service(2), "https://x.example/notify/api/services/2");
+        assert_eq!(u.admin_path(), "/notify/admin");
+        assert_eq!(Urls::new("http://127.0.0.1:8080").admin_path(), "/admin");
+    }
+}
