@@ -7,9 +7,8 @@ use crate::{App, problem::Problem};
 use std::sync::Arc;
 
 use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
+    extract::{ConnectInfo, FromRequestParts},
+    http::request::Parts,
 };
 use subtle::ConstantTimeEq;
 
@@ -32,42 +31,47 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// A route layer for the admin API: the token is checked before the handler runs, so
-/// before any of the body is read or parsed. Wrong tokens count against the address's
-/// sign-in budget (10 a minute, shared with the dashboard): past it, 429 without a check.
-pub async fn guard(
-    State(app): State<Arc<App>>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let from = crate::trust::client_addr(
-        peer.ip(),
-        request.headers(),
-        &app.config.trusted_proxies,
-        app.config.forwarded_header,
-    );
-    let key = crate::limits::address_key(from);
-    if let Err(wait) = app.sign_in_limit.check(&key) {
-        return Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed attempts",
-            "too many requests with a wrong token from this address; try again later",
-        )
-        .with_header_value(
-            header::RETRY_AFTER,
-            axum::http::HeaderValue::from(wait.as_secs().saturating_add(1)),
-        )
-        .into_response();
-    }
-    match require_admin(&app, request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(problem) => {
-            if problem.status == StatusCode::FORBIDDEN {
-                let _ = app.sign_in_limit.take(&key);
-            }
-            problem.into_response()
+/// Proof that a request carries the admin token. As an extractor, it puts "admin only" in
+/// a handler's signature, and it runs before the body is read or parsed (axum runs the
+/// extractors of request parts before the one of the body). Wrong tokens count against the
+/// address's sign-in budget (10 a minute, shared with the dashboard): past it, 429 without
+/// a check.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminToken;
+
+impl FromRequestParts<Arc<App>> for AdminToken {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Problem> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let from = crate::trust::client_addr(
+            peer,
+            &parts.headers,
+            &app.config.trusted_proxies,
+            app.config.forwarded_header,
+        );
+        let key = crate::limits::address_key(from);
+        if let Err(wait) = app.sign_in_limit.check(&key) {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts",
+                "too many requests with a wrong token from this address; try again later",
+            )
+            .with_header_value(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from(wait.as_secs().saturating_add(1)),
+            ));
         }
+        require_admin(app, &parts.headers)
+            .map(|()| AdminToken)
+            .inspect_err(|problem| {
+                if problem.status == StatusCode::FORBIDDEN {
+                    let _ = app.sign_in_limit.take(&key);
+                }
+            })
     }
 }
 

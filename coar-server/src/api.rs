@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::{
     Json,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use coar_model::{Notification, Pattern};
@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 
 use crate::{
     App,
-    admin::require_admin,
-    feed::{absolute_uri, bad, parse_time},
+    admin::AdminToken,
+    feed::absolute_uri,
+    paging::{Page, bad},
     problem::Problem,
 };
 
@@ -25,10 +26,9 @@ use crate::{
 /// validated, stored, and delivered by the workers; 202 with its API URL.
 pub async fn outbox(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Json(doc): Json<Value>,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let (n, report) = prepare_outbound(&app, doc).await?;
     if n.pattern().is_none() || !report.is_valid() {
         return Err(Problem::invalid(&report));
@@ -119,10 +119,9 @@ pub(crate) async fn store_outbound(app: &App, n: &Notification) -> Result<Insert
 /// `GET /api/notifications/{key}`: a notification with its attempts and thread.
 pub async fn notification(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let not_found = || Problem::new(StatusCode::NOT_FOUND, "Not found", "no such notification");
     let key: i64 = key.parse().map_err(|_| not_found())?;
     let record = app.store.get(key).await?.ok_or_else(not_found)?;
@@ -146,10 +145,9 @@ pub async fn notification(
 /// again with a fresh attempt budget.
 pub async fn replay(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let key: i64 = key
         .parse()
         .map_err(|_| Problem::new(StatusCode::NOT_FOUND, "Not found", "no such notification"))?;
@@ -177,8 +175,6 @@ pub struct ListQuery {
     pub(crate) target: Option<String>,
     pub(crate) from: Option<String>,
     pub(crate) to: Option<String>,
-    pub(crate) limit: Option<String>,
-    pub(crate) after: Option<String>,
     /// Free text: in the body, the notification id or the last error.
     pub(crate) q: Option<String>,
 }
@@ -212,6 +208,7 @@ pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> 
             .map(str::to_owned)
     };
     let uri = |name: &str, v: &Option<String>| get(v).map(|v| absolute_uri(name, &v)).transpose();
+    let range = crate::paging::range(q.from.as_deref(), q.to.as_deref())?;
     Ok(coar_store::Filter {
         direction: get(&q.direction)
             .map(|d| d.parse().map_err(|m: String| bad("direction", m)))
@@ -232,14 +229,8 @@ pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> 
         source: uri("source", &q.source)?,
         origin: uri("origin", &q.origin)?,
         target: uri("target", &q.target)?,
-        since: get(&q.from).map(|v| parse_time("from", &v)).transpose()?,
-        until: get(&q.to)
-            .map(|v| parse_time("to", &v))
-            .transpose()?
-            .map(|t| {
-                t.checked_add_signed(chrono::Duration::microseconds(1))
-                    .unwrap_or(t)
-            }),
+        since: range.since,
+        until: range.until,
         text: get(&q.q),
         attributed_only: false,
     })
@@ -248,30 +239,16 @@ pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> 
 /// `GET /api/notifications`: both directions, filtered, newest first, with a cursor.
 pub async fn list(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
+    page: Page,
     axum::extract::Query(q): axum::extract::Query<ListQuery>,
     uri: axum::http::Uri,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let filter = filter_from(&q)?;
-    let limit = match q.limit.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        None => 50,
-        Some(l) => l
-            .parse::<u64>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| bad("limit", "limit must be a whole number from 1 to 1000"))?,
-    };
-    let after = q
-        .after
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .map(|a| {
-            a.parse::<i64>()
-                .map_err(|_| bad("after", "after must be a cursor from a next link"))
-        })
-        .transpose()?;
-    let page = app.store.list(&filter, after, limit).await?;
+    let page = app
+        .store
+        .list(&filter, page.after, page.limit_or(50))
+        .await?;
     let next = page.next.map(|n| {
         let kept: Vec<&str> = uri
             .query()
@@ -303,10 +280,9 @@ pub struct ResourceQuery {
 /// relationships, service results, replies).
 pub async fn resource(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     axum::extract::Query(q): axum::extract::Query<ResourceQuery>,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let uri = absolute_uri("uri", q.uri.as_deref().unwrap_or(""))?;
     Ok(Json(resource_view(&app, &uri).await?).into_response())
 }
@@ -357,8 +333,7 @@ pub(crate) async fn resource_view(app: &App, uri: &str) -> Result<Value, Problem
 }
 
 /// `GET /api/stats`: counts by direction, pattern, state and day, and the queue depth.
-pub async fn stats(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
+pub async fn stats(State(app): State<Arc<App>>, _admin: AdminToken) -> Result<Response, Problem> {
     let stats = app.store.stats(&coar_store::Filter::default()).await?;
     let to_map = |pairs: &[(String, u64)]| {
         pairs
@@ -398,9 +373,8 @@ fn service_json(s: &coar_store::Service) -> Value {
 /// `GET /api/services`.
 pub async fn services(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let all = app.store.services().await?;
     Ok(Json(all.iter().map(service_json).collect::<Vec<_>>()).into_response())
 }
@@ -408,10 +382,9 @@ pub async fn services(
 /// `POST /api/services`: register; 201.
 pub async fn add_service(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Json(body): Json<ServiceBody>,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let input = coar_store::ServiceInput {
         name: body.name.ok_or_else(|| bad("name", "name is required"))?,
         id: body.id.ok_or_else(|| bad("id", "id is required"))?,
@@ -438,11 +411,10 @@ pub async fn add_service(
 /// `PATCH /api/services/{key}`: change the fields given (tokens replace the old ones).
 pub async fn update_service(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(key): Path<i64>,
     Json(body): Json<ServiceBody>,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     let current = app
         .store
         .service(key)
@@ -469,10 +441,9 @@ pub async fn update_service(
 /// `DELETE /api/services/{key}`: 204, or 404.
 pub async fn remove_service(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     Path(key): Path<i64>,
 ) -> Result<Response, Problem> {
-    require_admin(&app, &headers)?;
     if app.store.remove_service(key).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

@@ -5,10 +5,10 @@ use std::{fmt::Write, sync::Arc};
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, StatusCode, Uri, header},
+    http::{HeaderMap, Uri, header},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use coar_store::{Direction, Filter, Record};
 use serde::Deserialize;
 
@@ -21,8 +21,6 @@ pub struct FeedQuery {
     from: Option<String>,
     to: Option<String>,
     source: Option<String>,
-    limit: Option<String>,
-    after: Option<String>,
 }
 
 /// The URI template of the feed, for the service description.
@@ -31,25 +29,7 @@ pub const TEMPLATE: &str = "{?ro,from,to,source,limit}";
 const DESCRIBES: &str = "http://www.openarchives.org/ore/terms/describes";
 const SOURCE: &str = "http://purl.org/dc/terms/source";
 
-pub(crate) fn bad(param: &str, message: impl Into<String>) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        format!("Invalid parameter {param}"),
-        message.into(),
-    )
-}
-
-/// ISO 8601: a full timestamp (`2026-11-23T10:00:00Z`) or a date (`2026-11-23`, midnight UTC).
-pub(crate) fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value.trim()) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| bad(param, format!("{value:?} is not an ISO 8601 date or date-time, e.g. 2026-11-23 or 2026-11-23T10:00:00Z")))
-}
+use crate::paging::bad;
 
 pub(crate) fn absolute_uri(param: &str, value: &str) -> Result<String, Problem> {
     if coar_model::is_uri(value.trim()) {
@@ -82,6 +62,7 @@ fn xml(s: &str) -> String {
 pub async fn feed(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    page: crate::paging::Page,
     Query(q): Query<FeedQuery>,
     uri: Uri,
 ) -> Result<Response, Problem> {
@@ -94,31 +75,15 @@ pub async fn feed(
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    let since = non_empty(&q.from)
-        .map(|v| parse_time("from", &v))
-        .transpose()?;
-    let until = non_empty(&q.to).map(|v| parse_time("to", &v)).transpose()?;
-    if let (Some(f), Some(t)) = (since, until)
-        && f > t
-    {
-        return Err(bad("from", "from is after to"));
-    }
-    let limit = match non_empty(&q.limit) {
-        Some(l) => l
-            .parse::<u64>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| bad("limit", "limit must be a whole number from 1 to 1000"))?,
+    let crate::paging::Range { since, until } =
+        crate::paging::range(q.from.as_deref(), q.to.as_deref())?;
+    let limit = match page.limit {
+        Some(l) => l,
         // The research-object notification API's default: the 10 newest.
         None if since.is_none() && until.is_none() => 10,
         None => 100,
     };
-    let after = non_empty(&q.after)
-        .map(|a| {
-            a.parse::<i64>()
-                .map_err(|_| bad("after", "after must be a cursor from a next link"))
-        })
-        .transpose()?;
+    let after = page.after;
     let filter = Filter {
         direction: Some(Direction::Inbound),
         resource: non_empty(&q.ro)
@@ -128,11 +93,8 @@ pub async fn feed(
             .map(|v| absolute_uri("source", &v))
             .transpose()?,
         since,
-        // `to` is inclusive: a notification received at that instant is in the feed.
-        until: until.map(|t| {
-            t.checked_add_signed(chrono::Duration::microseconds(1))
-                .unwrap_or(t)
-        }),
+        // `to` is inclusive (a date, the whole day); the range's end is exclusive.
+        until,
         attributed_only: app.publishes_attributed_only(),
         ..Filter::default()
     };

@@ -4,14 +4,13 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     body::{Body, Bytes},
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{ConnectInfo, Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use coar_ldn::{ACCEPT_POST, BodyFormat, Listing, RdfFormat, body_format, negotiate};
 use coar_model::Notification;
 use coar_store::{Direction, Filter, Inserted, State as QueueState};
-use serde::Deserialize;
 
 use crate::{App, config::TrustPolicy, problem::Problem, trust};
 
@@ -245,15 +244,8 @@ async fn quarantine_room(app: &App, addr: &str, origin: Option<&str>) -> Result<
     Ok(())
 }
 
-/// Paging of `GET /inbox`.
-#[derive(Debug, Deserialize)]
-pub struct Page {
-    after: Option<String>,
-    limit: Option<String>,
-}
-
+/// Items on a page of `GET /inbox` when no `limit` is given.
 const DEFAULT_PAGE: u64 = 100;
-const MAX_PAGE: u64 = 1000;
 
 fn authorize_read(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
     if app.config.inbox_public {
@@ -266,36 +258,13 @@ fn authorize_read(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
 pub async fn list(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(page): Query<Page>,
+    page: crate::paging::Page,
     uri: axum::http::Uri,
 ) -> Result<Response, Problem> {
     authorize_read(&app, &headers)?;
     let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
         .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
-    let after = match page.after.as_deref() {
-        None | Some("") => None,
-        Some(a) => Some(a.parse::<i64>().map_err(|_| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "Invalid parameter after",
-                "after must be a cursor from a next link",
-            )
-        })?),
-    };
-    let limit = match page.limit.as_deref() {
-        None | Some("") => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<u64>()
-            .ok()
-            .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid parameter limit",
-                    format!("limit must be 1 to {MAX_PAGE}"),
-                )
-            })?,
-    };
+    let (after, limit) = (page.after, page.limit_or(DEFAULT_PAGE));
     let filter = Filter {
         direction: Some(Direction::Inbound),
         attributed_only: app.publishes_attributed_only(),

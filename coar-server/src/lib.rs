@@ -19,6 +19,7 @@ pub mod handlers;
 mod inbox;
 pub mod limits;
 pub mod metrics;
+pub mod paging;
 pub mod parse;
 pub mod problem;
 pub mod trust;
@@ -241,8 +242,9 @@ pub fn inbox_link_layer(
     Ok(SetResponseHeaderLayer::appending(header::LINK, value))
 }
 
-/// The admin API, behind [`admin::guard`]: the token is checked before a body is read.
-fn api_routes(app: Arc<App>) -> Router<Arc<App>> {
+/// The admin API: each handler takes an [`admin::AdminToken`], checked before any body is
+/// read.
+fn api_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/outbox", axum::routing::post(api::outbox))
         .route("/api/notifications", get(api::list))
@@ -258,7 +260,6 @@ fn api_routes(app: Arc<App>) -> Router<Arc<App>> {
             "/api/notifications/{key}/replay",
             axum::routing::post(api::replay),
         )
-        .route_layer(middleware::from_fn_with_state(app, admin::guard))
 }
 
 /// The routes and layers.
@@ -279,7 +280,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/feed", get(feed::feed))
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(api::openapi))
-        .merge(api_routes(app.clone()))
+        .merge(api_routes())
         .route("/metrics", get(metrics_text))
         .merge(dashboard::routes())
         .layer(CatchPanicLayer::custom(panicked))

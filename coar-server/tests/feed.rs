@@ -61,7 +61,14 @@ fn parse(xml: &str) -> (Vec<Entry>, Option<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_filters_pages_and_is_valid_atom() {
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
-    let s = common::start(&db.url, &[("publish_untrusted", "true")]).await;
+    let s = common::start(
+        &db.url,
+        &[
+            ("publish_untrusted", "true"),
+            ("admin_token", "a-feed-test-admin-token"),
+        ],
+    )
+    .await;
     // 15 Announce Reviews about two preprints from two sources, one a day from 1 November.
     for i in 0..15u32 {
         let mut doc: Value = serde_json::from_slice(
@@ -165,6 +172,27 @@ async fn the_feed_filters_pages_and_is_valid_atom() {
             .unwrap(),
     );
     assert_eq!(range.len(), 12);
+    // A date alone as `to` covers the whole of that day (entries are at noon), in the feed
+    // and in the admin API alike.
+    let (by_dates, _) = parse(
+        &get("?from=2026-11-02&to=2026-11-13")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(by_dates.len(), 12);
+    let api: Value = s
+        .client
+        .get(s.url("/api/notifications?from=2026-11-02&to=2026-11-13"))
+        .bearer_auth("a-feed-test-admin-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["items"].as_array().map(Vec::len), Some(12), "{api}");
     let (combined, _) = parse(
         &get("?from=2026-11-01&ro=https://repo.example/item/0/&source=https://b.example/&limit=2")
             .await

@@ -152,13 +152,9 @@ fn pairs(pairs: &[(String, u64)]) -> Vec<Value> {
 pub async fn messages(
     State(app): State<Arc<App>>,
     admin: Admin,
-    Query(mut q): Query<ListQuery>,
+    Query(q): Query<ListQuery>,
     Query(raw): Query<Vec<(String, String)>>,
 ) -> Response {
-    // A date alone as the end of a range means the whole of that day.
-    if let Some(to) = q.to.as_mut().filter(|t| t.trim().len() == 10) {
-        *to = format!("{}T23:59:59.999999Z", to.trim());
-    }
     let result = async {
         let filter = filter_from(&q)?;
         let after = raw
