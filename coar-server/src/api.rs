@@ -365,9 +365,7 @@ pub struct ServiceBody {
 }
 
 fn service_json(s: &coar_store::Service) -> Value {
-    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-    v["has_tokens"] = json!(!s.token_hashes.is_empty());
-    v
+    json!(crate::views::ServiceView::from(s))
 }
 
 /// `GET /api/services`.
@@ -399,7 +397,7 @@ pub async fn add_service(
     let released = app.store.release_for(&s).await?;
     let location = app.urls.api_service(s.key);
     let mut body = service_json(&s);
-    body["quarantine"] = json!(released);
+    body["quarantine"] = json!(crate::views::ReleasedView::from(released));
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -434,7 +432,7 @@ pub async fn update_service(
     // Its rules may now vouch for more of what waits (never for less than its evidence).
     let released = app.store.release_for(&s).await?;
     let mut body = service_json(&s);
-    body["quarantine"] = json!(released);
+    body["quarantine"] = json!(crate::views::ReleasedView::from(released));
     Ok(Json(body).into_response())
 }
 

@@ -24,6 +24,7 @@ pub mod parse;
 pub mod problem;
 pub mod trust;
 pub mod urls;
+pub mod views;
 pub mod worker;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

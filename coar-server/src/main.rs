@@ -311,7 +311,8 @@ fn services(file: Option<PathBuf>, action: ServicesCommand) -> ExitCode {
                 ServicesCommand::List { json, .. } => {
                     let all = store.services().await?;
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&all)?);
+                                                let views: Vec<_> = all.iter().map(coar_server::views::ServiceView::from).collect();
+                        println!("{}", serde_json::to_string_pretty(&views)?);
                     } else {
                         for s in all {
                             let state = if s.enabled { "enabled" } else { "disabled" };

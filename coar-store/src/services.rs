@@ -12,7 +12,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, SqlErr, sea_query::Expr,
 };
-use serde::Serialize;
 
 use crate::{
     Cidr, Direction, State, Store, StoreError,
@@ -21,8 +20,9 @@ use crate::{
     sha256_hex,
 };
 
-/// A registered service, as read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A registered service, as read back. Not serializable: what is shown of it is a view's
+/// choice (its token hashes must never be).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     /// The registry's key.
     pub key: i64,
@@ -41,7 +41,6 @@ pub struct Service {
     /// Addresses it may send from (empty: any).
     pub cidrs: Vec<String>,
     /// SHA-256 hashes of its bearer tokens (empty: no token required).
-    #[serde(skip)]
     pub token_hashes: Vec<String>,
     /// When it was registered.
     pub created_at: chrono::DateTime<Utc>,
@@ -277,7 +276,7 @@ fn hashes(tokens: &[String]) -> String {
 }
 
 /// A sender whose notifications wait in quarantine and that no registered service names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownSender {
     /// Its `origin.id`.
     pub id: String,
@@ -292,7 +291,7 @@ pub struct UnknownSender {
 }
 
 /// One (claimed inbox, address) pair an unknown sender's notifications came with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sighting {
     /// The `origin.inbox` claimed.
     pub inbox: Option<String>,
@@ -303,7 +302,7 @@ pub struct Sighting {
 }
 
 /// What releasing quarantine for a service did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Released {
     /// Queued for processing, attributed to the service.
     pub released: u64,

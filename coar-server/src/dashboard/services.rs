@@ -55,7 +55,7 @@ pub async fn list(
             json!({
                 "nav": "services",
                 "services": services.iter().map(service_row).collect::<Vec<_>>(),
-                "unknown": unknown,
+                                "unknown": unknown.iter().map(crate::views::UnknownSenderView::from).collect::<Vec<_>>(),
                 "notice": super::pages::notice_text(q.get("done").map(String::as_str)),
             }),
         ),
@@ -442,7 +442,7 @@ pub async fn trust(
             "id": sender.id,
             "name": form.non_empty("name").unwrap_or(&sender.id),
             "count": sender.count,
-            "seen": sender.seen,
+                        "seen": crate::views::UnknownSenderView::from(&sender).seen,
             "inboxes": inboxes,
             "addresses": addresses,
             "problem": problem,
