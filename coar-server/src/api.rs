@@ -129,9 +129,9 @@ pub async fn notification(
     let thread = app.store.thread_of(&record).await?;
     let payload: Value = serde_json::from_slice(&record.body).unwrap_or(Value::Null);
     Ok(Json(json!({
-        "record": record,
+                "record": crate::views::RecordView::from(&record),
         "payload": payload,
-        "attempts": attempts,
+        "attempts": crate::views::attempts(&attempts),
         "thread": thread.map(|t| json!({
             "offer": t.offer.key,
             "status": t.status,

@@ -112,3 +112,129 @@ impl From<coar_store::Released> for ReleasedView {
         }
     }
 }
+
+/// A stored notification's record as shown: its indexed fields and queue state, never its
+/// body (shown, where it is, as the payload) or the evidence hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordView {
+    /// The store's key.
+    pub key: i64,
+    /// `inbound` or `outbound`.
+    pub direction: coar_store::Direction,
+    /// The activity id.
+    pub notification_id: String,
+    /// The pattern, `null` for none.
+    pub pattern: Option<Pattern>,
+    /// Its `type` values.
+    pub types: Vec<String>,
+    /// `origin.id`.
+    pub origin_id: Option<String>,
+    /// `origin.inbox`.
+    pub origin_inbox: Option<String>,
+    /// `target.id`.
+    pub target_id: Option<String>,
+    /// `target.inbox`.
+    pub target_inbox: Option<String>,
+    /// `actor.id`.
+    pub actor_id: Option<String>,
+    /// `object.id`.
+    pub object_id: Option<String>,
+    /// `context.id`.
+    pub context_id: Option<String>,
+    /// `ietf:cite-as` values.
+    pub cite_as: Vec<String>,
+    /// `inReplyTo`.
+    pub in_reply_to: Option<String>,
+    /// The media type it came with.
+    pub media_type: String,
+    /// SHA-256 of the body.
+    pub sha256: String,
+    /// When it was received or created.
+    pub received_at: DateTime<Utc>,
+    /// The sender's address (inbound).
+    pub remote_addr: Option<String>,
+    /// The service it is attributed to.
+    pub service: Option<i64>,
+    /// Its queue state.
+    pub state: coar_store::State,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Its last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&coar_store::Record> for RecordView {
+    fn from(r: &coar_store::Record) -> RecordView {
+        RecordView {
+            key: r.key,
+            direction: r.direction,
+            notification_id: r.notification_id.clone(),
+            pattern: r.pattern,
+            types: r.types.clone(),
+            origin_id: r.origin_id.clone(),
+            origin_inbox: r.origin_inbox.clone(),
+            target_id: r.target_id.clone(),
+            target_inbox: r.target_inbox.clone(),
+            actor_id: r.actor_id.clone(),
+            object_id: r.object_id.clone(),
+            context_id: r.context_id.clone(),
+            cite_as: r.cite_as.clone(),
+            in_reply_to: r.in_reply_to.clone(),
+            media_type: r.media_type.clone(),
+            sha256: r.sha256.clone(),
+            received_at: r.received_at,
+            remote_addr: r.remote_addr.clone(),
+            service: r.service,
+            state: r.state,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error.clone(),
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// One processing or delivery attempt as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptView {
+    /// 1 for the first.
+    pub attempt: u32,
+    /// The worker that made it.
+    pub worker: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `succeeded`, `failed`, `abandoned`, `released`.
+    pub outcome: String,
+    /// The error of a failure.
+    pub error: Option<String>,
+    /// The peer's HTTP status.
+    pub http_status: Option<u16>,
+    /// The start of the peer's response.
+    pub response_excerpt: Option<String>,
+}
+
+impl From<&coar_store::Attempt> for AttemptView {
+    fn from(a: &coar_store::Attempt) -> AttemptView {
+        AttemptView {
+            attempt: a.attempt,
+            worker: a.worker.clone(),
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            outcome: a.outcome.clone(),
+            error: a.error.clone(),
+            http_status: a.http_status,
+            response_excerpt: a.response_excerpt.clone(),
+        }
+    }
+}
+
+/// Views of a list of attempts.
+pub fn attempts(all: &[coar_store::Attempt]) -> Vec<AttemptView> {
+    all.iter().map(AttemptView::from).collect()
+}

@@ -112,8 +112,9 @@ pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(us).single().unwrap_or_default()
 }
 
-/// A stored notification and its queue state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A stored notification and its queue state. Not serializable: what is shown of it is a
+/// view's choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The store's key for it (also the `Location` path segment and the listing cursor).
     pub key: i64,
@@ -144,7 +145,6 @@ pub struct Record {
     /// `inReplyTo`.
     pub in_reply_to: Option<String>,
     /// The body, byte for byte.
-    #[serde(skip)]
     pub body: Vec<u8>,
     /// The media type it came with.
     pub media_type: String,
@@ -208,7 +208,7 @@ impl From<notification::Model> for Record {
 }
 
 /// One recorded attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     /// 1 for the first.
     pub attempt: u32,
@@ -313,7 +313,7 @@ pub struct Page<T> {
 }
 
 /// Counts for the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// By pattern slug (`unrecognised` for none).
     pub by_pattern: Vec<(String, u64)>,

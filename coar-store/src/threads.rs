@@ -67,7 +67,7 @@ fn announces_for(announcement: Option<Pattern>, request: Option<Pattern>) -> boo
 
 /// An Offer, the replies that name it in `inReplyTo` (and the announcements that answer it
 /// without naming it), and its status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thread {
     /// The Offer.
     pub offer: Record,

@@ -366,12 +366,12 @@ async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Prob
     Ok(Some(json!({
         "nav": "messages",
         "m": row(app, &record),
-        "record": record,
+                "record": crate::views::RecordView::from(&record),
         "pretty": pretty,
         "turtle": turtle.as_ref().ok(),
         "turtle_error": turtle.as_ref().err(),
-        "problems": problems,
-        "attempts": attempts,
+                "problems": problems,
+        "attempts": crate::views::attempts(&attempts),
         "thread": thread.map(|t| json!({
             "offer": row(app, &t.offer),
             "status": t.status,
