@@ -522,8 +522,9 @@ fn parse_count(
     })
 }
 
-/// `500ms`, `30s`, `2m`, `1h`, `1d`, or plain seconds.
-fn parse_duration(s: &str) -> Option<std::time::Duration> {
+/// `500ms`, `30s`, `2m`, `1h`, `1d`, or plain seconds: every duration of the configuration
+/// and of the command line is read here.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);

@@ -129,9 +129,16 @@ struct NetArgs {
     /// Allow loopback, private and link-local targets (COAR_ALLOW_PRIVATE_TARGETS=true).
     #[arg(long)]
     allow_private_targets: bool,
-    /// Request timeout in seconds.
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
+    /// Request timeout: `500ms`, `10s`, `1m`, or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = timeout)]
+    timeout: std::time::Duration,
+}
+
+/// A non-zero duration in the forms the configuration takes.
+fn timeout(s: &str) -> Result<std::time::Duration, String> {
+    coar_server::config::parse_duration(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} is not a duration such as 500ms, 10s or 1m"))
 }
 
 #[derive(clap::Args)]
@@ -599,7 +606,7 @@ fn client(net: &NetArgs) -> Result<coar_client::Client, coar_client::ClientError
     coar_client::Client::new(
         coar_client::ClientConfig {
             allow_private: net.allow_private_targets || env.allow_private,
-            timeout: std::time::Duration::from_secs(net.timeout.max(1)),
+            timeout: net.timeout,
             ..env
         },
         coar_server::contexts(),

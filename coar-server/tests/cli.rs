@@ -483,7 +483,7 @@ async fn send_discover_and_inbox_commands() {
         &closed,
         "--allow-private-targets",
         "--timeout",
-        "2",
+        "1500ms",
     ]))
     .await
     .unwrap();
