@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     App,
-    admin::AdminToken,
+    auth::AdminToken,
     feed::absolute_uri,
     paging::{Page, bad},
     problem::Problem,

@@ -67,7 +67,7 @@ pub async fn feed(
     uri: Uri,
 ) -> Result<Response, Problem> {
     if !app.config.inbox_public {
-        crate::admin::require_admin(&app, &headers)?;
+        crate::auth::require_admin(&app, &headers)?;
     }
     let non_empty = |v: &Option<String>| {
         v.as_deref()

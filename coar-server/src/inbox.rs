@@ -251,7 +251,7 @@ fn authorize_read(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
     if app.config.inbox_public {
         return Ok(());
     }
-    crate::admin::require_admin(app, headers)
+    crate::auth::require_admin(app, headers)
 }
 
 /// `GET /inbox` (and `HEAD`): the listing, newest first, paged.
@@ -336,7 +336,7 @@ pub async fn read(
         .filter(|r| {
             r.service.is_some()
                 || !app.publishes_attributed_only()
-                || crate::admin::require_admin(&app, &headers).is_ok()
+                || crate::auth::require_admin(&app, &headers).is_ok()
         })
         .ok_or_else(not_found)?;
     let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)

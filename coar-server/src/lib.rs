@@ -9,8 +9,8 @@
 //! It deliberately holds no protocol or storage logic of its own: if a rule about COAR, LDN or
 //! SQL appears here, it belongs in the crate below.
 
-pub mod admin;
 mod api;
+pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod dashboard;
@@ -243,7 +243,7 @@ pub fn inbox_link_layer(
     Ok(SetResponseHeaderLayer::appending(header::LINK, value))
 }
 
-/// The admin API: each handler takes an [`admin::AdminToken`], checked before any body is
+/// The admin API: each handler takes an [`auth::AdminToken`], checked before any body is
 /// read.
 fn api_routes() -> Router<Arc<App>> {
     Router::new()

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::{
     App,
-    admin::{constant_time_eq, hmac_sha256_hex},
+    auth::{constant_time_eq, hmac_sha256_hex},
     problem::Problem,
 };
 

@@ -1,4 +1,5 @@
-//! Admin authentication: `Authorization: Bearer $COAR_ADMIN_TOKEN`, compared in constant time.
+//! Authentication: the admin token (`Authorization: Bearer $COAR_ADMIN_TOKEN`) as an
+//! extractor, and the constant-time comparisons and HMACs every secret goes through.
 
 use axum::http::{HeaderMap, StatusCode, header};
 
