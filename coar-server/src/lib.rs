@@ -301,12 +301,8 @@ pub fn router(app: Arc<App>) -> Router {
 /// A handler panicked (a bug, never the client's fault): log it and answer 500 with problem
 /// details rather than dropping the connection. Nothing was stored, as storing comes last.
 fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
-    tracing::error!(panic = message, "a request handler panicked");
+    let message = worker::panic_message(payload.as_ref());
+    tracing::error!(panic = %message, "a request handler panicked");
     problem::Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Internal error",

@@ -78,31 +78,36 @@ impl Limiter {
     /// Whether `key` has a token now, without taking it; `Err` is how long until one is.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        match buckets.get(key) {
+            Some(b) => self.wait(self.tokens(b, now)),
+            None => Ok(()),
+        }
+    }
+
+    /// The tokens a bucket holds at `now`, refilled since it was last used.
+    fn tokens(&self, b: &Bucket, now: Instant) -> f64 {
         let size = f64::from(self.rate.per);
         let per_second = size / self.rate.period.as_secs_f64();
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(b) = buckets.get(key) else {
-            return Ok(());
-        };
-        let tokens =
-            (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second).min(size);
+        (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second).min(size)
+    }
+
+    /// `Ok` with a token there, or how long until one is.
+    fn wait(&self, tokens: f64) -> Result<(), Duration> {
         if tokens >= 1.0 {
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - tokens) / per_second))
+            return Ok(());
         }
+        let per_second = f64::from(self.rate.per) / self.rate.period.as_secs_f64();
+        Err(Duration::from_secs_f64((1.0 - tokens) / per_second))
     }
 
     /// Takes a token for `key`; `Err` is how long until one is there.
     pub fn take(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let size = f64::from(self.rate.per);
-        let per_second = size / self.rate.period.as_secs_f64();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second < size
-            });
+            buckets.retain(|_, b| self.tokens(b, now) < size);
             if buckets.len() >= MAX_KEYS {
                 buckets.clear();
             }
@@ -111,15 +116,13 @@ impl Limiter {
             tokens: size,
             at: now,
         });
-        let refill = now.saturating_duration_since(bucket.at).as_secs_f64() * per_second;
-        bucket.tokens = (bucket.tokens + refill).min(size);
+        bucket.tokens = self.tokens(bucket, now);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
+        let result = self.wait(bucket.tokens);
+        if result.is_ok() {
             bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
         }
+        result
     }
 }
 

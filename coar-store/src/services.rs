@@ -339,6 +339,30 @@ impl Service {
     }
 }
 
+/// Queues the quarantined notifications among `keys`, attributed to `service`; how many.
+async fn queue_attributed(
+    db: &impl sea_orm::ConnectionTrait,
+    keys: &[i64],
+    service: i64,
+) -> Result<u64, StoreError> {
+    use notification::Column as C;
+    let now = to_micros(Utc::now());
+    let mut queued = 0;
+    for chunk in keys.chunks(500) {
+        let result = notification::Entity::update_many()
+            .col_expr(C::State, Expr::value(State::Queued.as_str()))
+            .col_expr(C::ServiceId, Expr::value(service))
+            .col_expr(C::NextAttemptAt, Expr::value(Option::<i64>::None))
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .filter(C::State.eq(State::Quarantined.as_str()))
+            .exec(db)
+            .await?;
+        queued += result.rows_affected;
+    }
+    Ok(queued)
+}
+
 /// Why [`Store::release_one`] left a notification where it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotReleased {
@@ -614,19 +638,7 @@ impl Store {
                 Err(_) => outcome.kept += 1,
             }
         }
-        let now = to_micros(Utc::now());
-        for chunk in vouched.chunks(500) {
-            let result = notification::Entity::update_many()
-                .col_expr(C::State, Expr::value(State::Queued.as_str()))
-                .col_expr(C::ServiceId, Expr::value(service.key))
-                .col_expr(C::NextAttemptAt, Expr::value(Option::<i64>::None))
-                .col_expr(C::UpdatedAt, Expr::value(now))
-                .filter(C::Id.is_in(chunk.iter().copied()))
-                .filter(C::State.eq(State::Quarantined.as_str()))
-                .exec(&txn)
-                .await?;
-            outcome.released += result.rows_affected;
-        }
+        outcome.released = queue_attributed(&txn, &vouched, service.key).await?;
         txn.commit().await?;
         Ok(outcome)
     }
@@ -636,7 +648,6 @@ impl Store {
     /// click is not evidence, so what fails the rule stays quarantined (register the
     /// service, or change its rules, first).
     pub async fn release_one(&self, key: i64) -> Result<Result<(), NotReleased>, StoreError> {
-        use notification::Column as C;
         let Some(row) = notification::Entity::find_by_id(key).one(&self.db).await? else {
             return Err(StoreError::NotFound(key));
         };
@@ -659,16 +670,8 @@ impl Store {
         if let Err(why) = service.vouches_for_row(&evidence) {
             return Ok(Err(NotReleased::Untrusted(why)));
         }
-        let result = notification::Entity::update_many()
-            .col_expr(C::State, Expr::value(State::Queued.as_str()))
-            .col_expr(C::ServiceId, Expr::value(service.key))
-            .col_expr(C::NextAttemptAt, Expr::value(Option::<i64>::None))
-            .col_expr(C::UpdatedAt, Expr::value(to_micros(Utc::now())))
-            .filter(C::Id.eq(key))
-            .filter(C::State.eq(State::Quarantined.as_str()))
-            .exec(&self.db)
-            .await?;
-        Ok(if result.rows_affected == 1 {
+        let released = queue_attributed(&self.db, &[key], service.key).await?;
+        Ok(if released == 1 {
             Ok(())
         } else {
             Err(NotReleased::NotQuarantined)

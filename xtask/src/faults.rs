@@ -622,6 +622,7 @@ async fn hostile_input(root: &Path, bin: &Path, work: &Path, size: Size) -> Resu
     ))
 }
 
+/// An admin POST of JSON.
 async fn post_json(addr: &str, path: &str, doc: &Value) -> Result<Response> {
     request(
         addr,
@@ -629,7 +630,7 @@ async fn post_json(addr: &str, path: &str, doc: &Value) -> Result<Response> {
         path,
         &[
             ("Authorization", &format!("Bearer {ADMIN}")),
-            ("Content-Type", "application/ld+json"),
+            ("Content-Type", "application/json"),
         ],
         &serde_json::to_vec(doc)?,
     )
@@ -762,17 +763,8 @@ async fn peers_that_lie(root: &Path, bin: &Path, work: &Path) -> Result<String> 
     )
     .await?;
     ensure!(r.status == 201, "the forged notification got {}", r.status);
-    let r = request(
-        &addr,
-        "POST",
-        "/api/services",
-        &[
-            ("Authorization", &format!("Bearer {ADMIN}")),
-            ("Content-Type", "application/json"),
-        ],
-        &serde_json::to_vec(&json!({"name": "Real", "id": origin, "cidrs": ["192.0.2.0/24"]}))?,
-    )
-    .await?;
+    let real = json!({"name": "Real", "id": origin, "cidrs": ["192.0.2.0/24"]});
+    let r = post_json(&addr, "/api/services", &real).await?;
     ensure!(r.status == 201, "registering answered {}", r.status);
     let registered: Value = serde_json::from_slice(&r.body)?;
     ensure!(
@@ -782,15 +774,10 @@ async fn peers_that_lie(root: &Path, bin: &Path, work: &Path) -> Result<String> 
 
     // 3. A registered sender (any address) whose notification meets a webhook that is down.
     let sender_id = "https://sender.example/";
-    let r = request(
+    let r = post_json(
         &addr,
-        "POST",
         "/api/services",
-        &[
-            ("Authorization", &format!("Bearer {ADMIN}")),
-            ("Content-Type", "application/json"),
-        ],
-        &serde_json::to_vec(&json!({"name": "Sender", "id": sender_id}))?,
+        &json!({"name": "Sender", "id": sender_id}),
     )
     .await?;
     ensure!(
