@@ -540,6 +540,26 @@ impl Client {
         Ok(inbox)
     }
 
+    /// The inbox `notification` goes to: its `target.inbox` when given, otherwise the inbox
+    /// its `target.id` advertises ([`Client::discover`]).
+    pub async fn target_inbox(&self, notification: &Notification) -> Result<String, ClientError> {
+        let target = notification.target();
+        match (target.and_then(|t| t.inbox()), target.and_then(|t| t.id())) {
+            (Some(inbox), _) => Ok(inbox.to_owned()),
+            (None, Some(id)) => self.discover(id).await.map(|u| u.to_string()),
+            (None, None) => Err(ClientError::NoInbox(
+                "a notification without a target".into(),
+            )),
+        }
+    }
+
+    /// Delivers `notification` to its target ([`Client::target_inbox`], then
+    /// [`Client::send`]).
+    pub async fn deliver(&self, notification: &Notification) -> Result<Receipt, ClientError> {
+        let inbox = self.target_inbox(notification).await?;
+        self.send(notification, &inbox).await
+    }
+
     /// Validates the notification and POSTs it to `inbox`. Any 2xx is a delivery.
     pub async fn send(
         &self,

@@ -67,6 +67,7 @@ mod build;
 mod node;
 mod notification;
 mod pattern;
+mod reply;
 mod validate;
 pub mod vocab;
 
@@ -81,5 +82,6 @@ pub use notification::{
     RequestIngest, RequestReview, TentativeAccept, TentativeReject, UndoOffer, Unprocessable,
 };
 pub use pattern::{Category, Pattern};
+pub use reply::{Acknowledgement, CompleteError, complete_outbound, derived_reply_id};
 pub use validate::{MAX_URI_LEN, Problem, Report, Severity, is_http_uri, is_uri, pointer_token};
 pub use vocab::SpecVersion;

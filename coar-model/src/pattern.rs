@@ -138,6 +138,19 @@ impl Pattern {
         }
     }
 
+    /// What an announcement of this pattern links a resource to (`review`, `endorsement`,
+    /// `relationship`, `service-result`), for a repository's item page; `None` for the
+    /// patterns that announce no link (requests, replies, ingest).
+    pub fn link_kind(self) -> Option<&'static str> {
+        match self {
+            Pattern::AnnounceReview => Some("review"),
+            Pattern::AnnounceEndorsement => Some("endorsement"),
+            Pattern::AnnounceRelationship => Some("relationship"),
+            Pattern::AnnounceServiceResult => Some("service-result"),
+            _ => None,
+        }
+    }
+
     /// Whether the pattern exists only in the deprecated 0.9.0 specification.
     pub fn is_legacy(self) -> bool {
         matches!(self, Pattern::RequestIngest | Pattern::AnnounceIngest)

@@ -1,45 +1,8 @@
-//! Attributing a notification to a registered service, on the evidence its sender gives.
+//! The sender's address, the first piece of evidence of who it is: the connection's, or the
+//! one a trusted proxy forwarded. Attribution on that evidence is
+//! [`coar_store::Store::attribute`].
 
 use std::net::IpAddr;
-
-use coar_model::Notification;
-use coar_store::{Claims, Evidence, Service, StoreError};
-
-use crate::App;
-
-/// The enabled service the notification comes from: the one registered under its
-/// `origin.id`, if that service vouches for it ([`Service::vouches_for`]) on the sender's
-/// evidence (address, and the SHA-256 of its bearer token). Otherwise `None`: the sender is
-/// untrusted. The same rule, on the same evidence (stored with the notification), decides
-/// again when quarantine is released.
-pub async fn attribute(
-    app: &App,
-    n: &Notification,
-    peer: IpAddr,
-    bearer_sha256: Option<&str>,
-) -> Result<Option<Service>, StoreError> {
-    let Some(origin) = n.origin().and_then(|o| o.id()) else {
-        return Ok(None);
-    };
-    let Some(service) = app.store.service_by_id(origin).await? else {
-        return Ok(None);
-    };
-    let claims = Claims {
-        origin_inbox: n.origin().and_then(|o| o.inbox()),
-        pattern: n.pattern(),
-    };
-    let evidence = Evidence {
-        remote_addr: Some(peer),
-        bearer_sha256,
-    };
-    match service.vouches_for(&claims, &evidence) {
-        Ok(()) => Ok(Some(service)),
-        Err(why) => {
-            tracing::info!(origin, %why, "sender names a registered service that does not vouch for it");
-            Ok(None)
-        }
-    }
-}
 
 /// Which header the trusted proxies write the client's address to. Only that one is read:
 /// a proxy passes the other through from the sender, who can write anything in it.
@@ -69,7 +32,7 @@ impl std::str::FromStr for ForwardedHeader {
 /// forge. IPv4-mapped IPv6 addresses are given as IPv4.
 pub fn client_addr(
     peer: IpAddr,
-    headers: &axum::http::HeaderMap,
+    headers: &http::HeaderMap,
     trusted: &[coar_store::Cidr],
     header: ForwardedHeader,
 ) -> IpAddr {
@@ -135,13 +98,13 @@ fn forwarded_ip(v: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderMap;
+    use http::HeaderMap;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
-                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
                 v.parse().unwrap(),
             );
         }

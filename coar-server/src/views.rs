@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use coar_model::Pattern;
 use serde::Serialize;
+use serde_json::{Value, json};
 
 /// A registered service as shown: everything but its tokens, of which only whether it has
 /// any.
@@ -237,4 +238,63 @@ impl From<&coar_store::Attempt> for AttemptView {
 /// Views of a list of attempts.
 pub fn attempts(all: &[coar_store::Attempt]) -> Vec<AttemptView> {
     all.iter().map(AttemptView::from).collect()
+}
+
+/// A record as listings show it.
+pub fn summary(urls: &crate::urls::Urls, r: &coar_store::Record) -> Value {
+    json!({
+        "key": r.key,
+                "url": urls.api_notification(r.key),
+        "id": r.notification_id,
+        "direction": r.direction,
+        "pattern": r.pattern,
+        "state": r.state,
+        "attempts": r.attempts,
+        "origin": r.origin_id,
+        "target": r.target_id,
+        "object": r.object_id,
+        "context": r.context_id,
+        "in_reply_to": r.in_reply_to,
+        "received_at": r.received_at,
+        "last_error": r.last_error,
+    })
+}
+
+/// Everything known about the resource `uri`: `requests` (threads with their status and
+/// replies), `links` (reviews, endorsements, relationships, service results) and every
+/// `notifications` naming it.
+pub async fn resource_view(core: &crate::Core, uri: &str) -> Result<Value, coar_store::StoreError> {
+    let threads = core.store().threads_for_resource(uri).await?;
+    let filter = coar_store::Filter {
+        resource: Some(uri.to_owned()),
+        ..coar_store::Filter::default()
+    };
+    let mut notifications = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = core.store().list(&filter, cursor, 1000).await?;
+        notifications.extend(page.items.iter().map(|r| summary(core.urls(), r)));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let links: Vec<Value> = notifications
+        .iter()
+        .filter(|n| n["direction"] == "inbound")
+        .filter_map(|n| {
+            let kind = Pattern::from_slug(n["pattern"].as_str()?)?.link_kind()?;
+            Some(json!({"kind": kind, "resource": n["object"], "about": n["context"], "from": n["origin"], "notification": n["url"]}))
+        })
+        .collect();
+    Ok(json!({
+        "uri": uri,
+        "requests": threads.iter().map(|t| json!({
+            "offer": summary(core.urls(), &t.offer),
+            "status": t.status,
+            "replies": t.replies.iter().map(|r| summary(core.urls(), r)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "links": links,
+        "notifications": notifications,
+    }))
 }

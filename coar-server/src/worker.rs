@@ -2,155 +2,18 @@
 //! deliver outbound ones through `coar-client`. At-least-once: a handler may see a
 //! notification again after a crash, so handlers must be idempotent.
 
-use std::{
-    collections::HashMap, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures_util::FutureExt;
 
-use coar_model::{Notification, Pattern};
-use coar_store::{Claim, Delivery, Direction, Failure, NewNotification, Record, State};
+use coar_model::Notification;
+use coar_store::{Claim, Delivery, Direction, Failure, Record, State};
 use tokio::{sync::watch, task::JoinSet};
 
-use crate::App;
-
-/// Why a handler failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct HandlerError {
-    /// What went wrong, for the admin: recorded with the attempt, never sent to a peer.
-    pub message: String,
-    /// Retrying cannot help: the notification fails at once.
-    pub permanent: bool,
-    /// `Some` when the sender's notification is at fault: it is then answered with an
-    /// Unprocessable Notification (when it gave an inbox) whose summary is the refusal's
-    /// fixed sentence. `None` for our own failures (a webhook down, a database error),
-    /// which stay local: retried with backoff, then dead for the admin to see.
-    pub refusal: Option<Refusal>,
-}
-
-/// How a sender's notification is at fault, each with a fixed, safe sentence for the
-/// Unprocessable Notification: nothing internal (URLs, responses, messages) is ever echoed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// It breaks a rule of COAR Notify, or of this service, for its pattern.
-    Invalid,
-    /// It refers to a resource this service does not know.
-    UnknownObject,
-    /// This service's policy refuses it.
-    Policy,
-}
-
-impl Refusal {
-    /// The summary sent to the sender.
-    pub fn summary(self) -> &'static str {
-        match self {
-            Refusal::Invalid => {
-                "The notification could not be processed: it does not meet the requirements for its pattern."
-            }
-            Refusal::UnknownObject => {
-                "The notification could not be processed: it refers to a resource this service does not know."
-            }
-            Refusal::Policy => {
-                "The notification could not be processed: this service's policy does not accept it."
-            }
-        }
-    }
-}
-
-impl HandlerError {
-    /// A failure worth retrying.
-    pub fn transient(message: impl Into<String>) -> HandlerError {
-        HandlerError {
-            message: message.into(),
-            permanent: false,
-            refusal: None,
-        }
-    }
-
-    /// A failure of ours that no retry will fix: the notification fails, and the sender is
-    /// not told (it did nothing wrong).
-    pub fn permanent(message: impl Into<String>) -> HandlerError {
-        HandlerError {
-            message: message.into(),
-            permanent: true,
-            refusal: None,
-        }
-    }
-
-    /// The sender's notification is at fault: it fails for good, and the sender is told
-    /// with `refusal`'s fixed sentence (`message` stays here, for the admin).
-    pub fn refused(refusal: Refusal, message: impl Into<String>) -> HandlerError {
-        HandlerError {
-            message: message.into(),
-            permanent: true,
-            refusal: Some(refusal),
-        }
-    }
-}
-
-/// The future a handler returns.
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'a>>;
-
-/// One step of the inbound pipeline (the reference library's "service binding", made
-/// durable): embedding applications implement it to act on notifications.
-pub trait Handler: Send + Sync {
-    /// A name for logs and attempts.
-    fn name(&self) -> &str;
-    /// Acts on one notification. Called at least once per notification; must be idempotent.
-    fn handle<'a>(
-        &'a self,
-        app: &'a App,
-        record: &'a Record,
-        notification: &'a Notification,
-    ) -> HandlerFuture<'a>;
-}
-
-/// The ordered handlers per pattern (`None`: activities that name no pattern).
-#[derive(Clone, Default)]
-pub struct Pipeline {
-    handlers: HashMap<Option<Pattern>, Vec<Arc<dyn Handler>>>,
-}
-
-impl std::fmt::Debug for Pipeline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<String> = self
-            .handlers
-            .iter()
-            .map(|(p, hs)| {
-                format!(
-                    "{}: {}",
-                    p.map_or("unrecognised", |p| p.slug()),
-                    hs.iter().map(|h| h.name()).collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect();
-        f.debug_struct("Pipeline")
-            .field("handlers", &names)
-            .finish()
-    }
-}
-
-impl Pipeline {
-    /// Appends `handler` to the pipeline of each pattern given.
-    pub fn add(mut self, patterns: &[Option<Pattern>], handler: Arc<dyn Handler>) -> Pipeline {
-        for p in patterns {
-            self.handlers.entry(*p).or_default().push(handler.clone());
-        }
-        self
-    }
-
-    /// Appends `handler` for every pattern and for unrecognised activities.
-    pub fn add_everywhere(self, handler: Arc<dyn Handler>) -> Pipeline {
-        let all: Vec<Option<Pattern>> = Pattern::ALL.into_iter().map(Some).chain([None]).collect();
-        self.add(&all, handler)
-    }
-
-    fn for_pattern(&self, pattern: Option<Pattern>) -> &[Arc<dyn Handler>] {
-        self.handlers.get(&pattern).map_or(&[], Vec::as_slice)
-    }
-}
+use crate::{
+    Core,
+    pipeline::{HandlerError, Refusal},
+};
 
 /// How often an idle worker looks for work.
 const POLL: Duration = Duration::from_millis(200);
@@ -177,14 +40,14 @@ const OUTBOUND_BATCH: u64 = 4;
 const FLUSH_AFTER: Duration = Duration::from_secs(2);
 
 /// Records a batch's successes (a failure is recorded as it happens, with its backoff).
-async fn complete(app: &Arc<App>, done: &[(&Claim, Option<Delivery>)]) {
-    for ((claim, delivery), result) in done.iter().zip(app.store.complete_many(done).await) {
+async fn complete(core: &Arc<Core>, done: &[(&Claim, Option<Delivery>)]) {
+    for ((claim, delivery), result) in done.iter().zip(core.store().complete_many(done).await) {
         match result {
             Err(e) => {
                 tracing::warn!(key = claim.record.key, error = %e, "done, but could not mark it")
             }
             Ok(_) if delivery.is_some() => {
-                crate::handlers::outbound_event(app, "delivered", &claim.record)
+                crate::pipeline::builtin::outbound_event(core, "delivered", &claim.record)
             }
             Ok(_) => {}
         }
@@ -196,18 +59,18 @@ async fn complete(app: &Arc<App>, done: &[(&Claim, Option<Delivery>)]) {
 /// together at the end, or as soon as [`FLUSH_AFTER`] has passed. What is left when the
 /// lease runs short ([`START_WITHIN`]) or the worker is asked to stop is handed back.
 async fn handle_batch(
-    app: &Arc<App>,
+    core: &Arc<Core>,
     direction: Direction,
     claims: &[Claim],
     stop: &watch::Receiver<bool>,
 ) {
     let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
-    let margin = chrono::Duration::from_std(app.config.lease / START_WITHIN)
+    let margin = chrono::Duration::from_std(core.config().lease / START_WITHIN)
         .unwrap_or(chrono::Duration::MAX);
     for (i, claim) in claims.iter().enumerate() {
         if *stop.borrow() || claim.lease_until - chrono::Utc::now() < margin {
             for rest in &claims[i..] {
-                if let Err(e) = app.store.release(rest).await {
+                if let Err(e) = core.store().release(rest).await {
                     tracing::warn!(key = rest.record.key, error = %e, "could not hand back a claim; its lease will expire");
                 }
             }
@@ -215,17 +78,17 @@ async fn handle_batch(
             break;
         }
         let succeeded = match direction {
-            Direction::Inbound => guarded(app, claim, process(app, claim))
+            Direction::Inbound => guarded(core, claim, process(core, claim))
                 .await
                 .map(|ok| ok.then_some(None)),
-            Direction::Outbound => guarded(app, claim, deliver(app, claim))
+            Direction::Outbound => guarded(core, claim, deliver(core, claim))
                 .await
                 .map(|d| d.map(Some)),
         };
         let succeeded = match succeeded {
             Ok(s) => s,
             Err(message) => {
-                record_caught(app, claim, message).await;
+                record_caught(core, claim, message).await;
                 None
             }
         };
@@ -233,44 +96,44 @@ async fn handle_batch(
             done.push((claim, delivery));
         }
         if since.elapsed() > FLUSH_AFTER {
-            complete(app, &std::mem::take(&mut done)).await;
+            complete(core, &std::mem::take(&mut done)).await;
             since = std::time::Instant::now();
         }
     }
-    complete(app, &done).await;
+    complete(core, &done).await;
 }
 
 /// Starts `count` workers; they stop when `stop` turns true, after finishing the notification
 /// in hand and handing back the rest of their claim. Each runs under a supervisor: a loop
 /// that ends while it should still run (a panic outside any one notification) is counted in
 /// `/metrics` and started again after a second; `/healthz` answers 503 while any is down.
-pub fn spawn(app: Arc<App>, count: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
+pub fn spawn(core: Arc<Core>, count: usize, stop: watch::Receiver<bool>) -> JoinSet<()> {
     let mut set = JoinSet::new();
     let host = std::process::id();
-    app.metrics.workers.expect(count);
+    core.metrics().workers.expect(count);
     for n in 0..count {
-        let (app, stop) = (app.clone(), stop.clone());
-        set.spawn(supervise(app, format!("worker-{host}-{n}"), stop));
+        let (core, stop) = (core.clone(), stop.clone());
+        set.spawn(supervise(core, format!("worker-{host}-{n}"), stop));
     }
     set
 }
 
 /// Runs one worker's loop until `stop`, restarting it when it ends otherwise.
-async fn supervise(app: Arc<App>, name: String, stop: watch::Receiver<bool>) {
+async fn supervise(core: Arc<Core>, name: String, stop: watch::Receiver<bool>) {
     let mut first = true;
     loop {
         let running = match std::mem::take(&mut first) {
-            true => app.metrics.workers.adopt(),
-            false => app.metrics.workers.started(),
+            true => core.metrics().workers.adopt(),
+            false => core.metrics().workers.started(),
         };
-        let result = AssertUnwindSafe(run(app.clone(), name.clone(), stop.clone()))
+        let result = AssertUnwindSafe(run(core.clone(), name.clone(), stop.clone()))
             .catch_unwind()
             .await;
         drop(running);
         if *stop.borrow() {
             return;
         }
-        app.metrics.workers.restarted();
+        core.metrics().workers.restarted();
         let reason = match &result {
             Err(payload) => panic_message(payload.as_ref()),
             Ok(()) => "the loop returned".to_owned(),
@@ -290,17 +153,17 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// One worker's loop.
-pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
+pub async fn run(core: Arc<Core>, name: String, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let mut busy = false;
         for (direction, limit) in [
             (Direction::Inbound, INBOUND_BATCH),
             (Direction::Outbound, OUTBOUND_BATCH),
         ] {
-            match app.store.claim(direction, &name, limit).await {
+            match core.store().claim(direction, &name, limit).await {
                 Ok(claims) => {
                     busy |= !claims.is_empty();
-                    handle_batch(&app, direction, &claims, &stop).await;
+                    handle_batch(&core, direction, &claims, &stop).await;
                 }
                 Err(e) => tracing::error!(
                     error = %e,
@@ -328,12 +191,16 @@ pub fn time_cap(lease: Duration) -> Duration {
 /// Runs `work` (processing or delivering `claim`) within [`time_cap`], catching a panic.
 /// `Err` is the failure to record: the panic's message, or the cap; `Ok` is the work's own
 /// result, which records itself.
-async fn guarded<T>(app: &App, claim: &Claim, work: impl Future<Output = T>) -> Result<T, String> {
-    let cap = time_cap(app.config.lease);
+async fn guarded<T>(
+    core: &Core,
+    claim: &Claim,
+    work: impl Future<Output = T>,
+) -> Result<T, String> {
+    let cap = time_cap(core.config().lease);
     match tokio::time::timeout(cap, AssertUnwindSafe(work).catch_unwind()).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(payload)) => {
-            app.metrics.workers.panicked();
+            core.metrics().workers.panicked();
             let message = panic_message(payload.as_ref());
             tracing::error!(key = claim.record.key, panic = %message, "a notification's handling panicked");
             Err(format!("the handling panicked: {message}"))
@@ -346,15 +213,15 @@ async fn guarded<T>(app: &App, claim: &Claim, work: impl Future<Output = T>) -> 
 }
 
 /// Records a failure that `guarded` caught; it is retried with backoff like any other.
-async fn record_caught(app: &App, claim: &Claim, message: String) {
-    if let Err(e) = app.store.fail(claim, Failure::transient(message)).await {
+async fn record_caught(core: &Core, claim: &Claim, message: String) {
+    if let Err(e) = core.store().fail(claim, Failure::transient(message)).await {
         tracing::warn!(key = claim.record.key, error = %e, "could not record the failure");
     }
 }
 
 /// Runs the pipeline on a claimed notification; true when it succeeded (the caller marks
 /// it processed), false when the failure has been recorded.
-async fn process(app: &Arc<App>, claim: &Claim) -> bool {
+async fn process(core: &Arc<Core>, claim: &Claim) -> bool {
     let key = claim.record.key;
     let direct = Notification::from_slice_with(
         &claim.record.body,
@@ -366,7 +233,7 @@ async fn process(app: &Arc<App>, claim: &Claim) -> bool {
     // Not JSON (Turtle): read as the inbox read it, on the parsing pool.
     let parsed = match direct {
         Some(n) => Some(n),
-        None => app
+        None => core
             .receive_body(&claim.record.media_type, claim.record.body.clone())
             .await
             .ok()
@@ -376,7 +243,7 @@ async fn process(app: &Arc<App>, claim: &Claim) -> bool {
         None => Err(HandlerError::permanent(
             "the stored body can no longer be read as a notification",
         )),
-        Some(n) => run_pipeline(app, &claim.record, &n).await.map(|()| n),
+        Some(n) => run_pipeline(core, &claim.record, &n).await.map(|()| n),
     };
     match result {
         Ok(_) => true,
@@ -386,11 +253,11 @@ async fn process(app: &Arc<App>, claim: &Claim) -> bool {
             } else {
                 Failure::transient(&err.message)
             };
-            match app.store.fail(claim, failure).await {
+            match core.store().fail(claim, failure).await {
                 Ok(State::Failed | State::Dead) => {
                     tracing::warn!(key, error = %err.message, "processing failed for good");
                     if let Some(refusal) = err.refusal {
-                        tell_sender(app, &claim.record, refusal).await;
+                        tell_sender(core, &claim.record, refusal).await;
                     }
                 }
                 Ok(_) => {
@@ -403,10 +270,10 @@ async fn process(app: &Arc<App>, claim: &Claim) -> bool {
     }
 }
 
-async fn run_pipeline(app: &App, record: &Record, n: &Notification) -> Result<(), HandlerError> {
-    for handler in app.pipeline.for_pattern(n.pattern()) {
+async fn run_pipeline(core: &Core, record: &Record, n: &Notification) -> Result<(), HandlerError> {
+    for handler in core.pipeline().for_pattern(n.pattern()) {
         handler
-            .handle(app, record, n)
+            .handle(core, record, n)
             .await
             .map_err(|e| HandlerError {
                 message: format!("{}: {}", handler.name(), e.message),
@@ -419,7 +286,7 @@ async fn run_pipeline(app: &App, record: &Record, n: &Notification) -> Result<()
 /// As the specification recommends, a notification refused for its own fault is answered
 /// with an Unprocessable Notification, when the sender gave an inbox. Its summary is the
 /// refusal's fixed sentence: nothing of ours (URLs, messages, responses) goes out.
-async fn tell_sender(app: &App, record: &Record, refusal: Refusal) {
+async fn tell_sender(core: &Core, record: &Record, refusal: Refusal) {
     let Ok(received) = Notification::from_slice_with(
         &record.body,
         coar_model::Limits {
@@ -428,29 +295,22 @@ async fn tell_sender(app: &App, record: &Record, refusal: Refusal) {
     ) else {
         return;
     };
-    if received.pattern() == Some(Pattern::Unprocessable) {
-        return; // never answer a Flag with a Flag
-    }
-    let flag = match received.unprocessable_reply(refusal.summary()).build() {
-        Ok(f) => Notification::from(f),
-        Err(e) => {
+    let flag = match received.flag_as_unprocessable(refusal.summary()) {
+        None => return, // never answer a flag with a flag
+        Some(Ok(flag)) => flag,
+        Some(Err(e)) => {
             tracing::info!(key = record.key, error = %e, "no Unprocessable Notification sent: the sender gave no way back");
             return;
         }
     };
-    let body = flag.to_json_string().into_bytes();
-    if let Err(e) = app
-        .store
-        .insert(NewNotification::outbound(&flag, &body))
-        .await
-    {
+    if let Err(e) = core.queue_outbound(&flag).await {
         tracing::warn!(key = record.key, error = %e, "could not queue the Unprocessable Notification");
     }
 }
 
 /// Delivers a claimed notification: what the peer answered when it accepted it (the
 /// caller marks it processed), `None` when the failure has been recorded.
-async fn deliver(app: &Arc<App>, claim: &Claim) -> Option<Delivery> {
+async fn deliver(core: &Arc<Core>, claim: &Claim) -> Option<Delivery> {
     let key = claim.record.key;
     let n = match Notification::from_slice_with(
         &claim.record.body,
@@ -460,8 +320,8 @@ async fn deliver(app: &Arc<App>, claim: &Claim) -> Option<Delivery> {
     ) {
         Ok(n) => n,
         Err(e) => {
-            let _ = app
-                .store
+            let _ = core
+                .store()
                 .fail(
                     claim,
                     Failure::permanent(format!("stored body unreadable: {e}")),
@@ -470,19 +330,7 @@ async fn deliver(app: &Arc<App>, claim: &Claim) -> Option<Delivery> {
             return None;
         }
     };
-    let destination = match n.target().and_then(|t| t.inbox()) {
-        Some(inbox) => Ok(inbox.to_owned()),
-        None => match n.target().and_then(|t| t.id()) {
-            Some(id) => app.client.discover(id).await.map(|u| u.to_string()),
-            None => Err(coar_client::ClientError::NoInbox(
-                "a notification without a target".into(),
-            )),
-        },
-    };
-    let result = match destination {
-        Ok(inbox) => app.client.send(&n, &inbox).await,
-        Err(e) => Err(e),
-    };
+    let result = core.client().deliver(&n).await;
     match result {
         Ok(receipt) => Some(Delivery {
             status: receipt.status,
@@ -499,14 +347,14 @@ async fn deliver(app: &Arc<App>, claim: &Claim) -> Option<Delivery> {
             let failure = Failure {
                 message: err.to_string(),
                 permanent: !err.is_retryable(),
-                not_before: jittered(app, claim.attempt, err.retry_after()),
+                not_before: jittered(core, claim.attempt, err.retry_after()),
                 delivery,
             };
-            match app.store.fail(claim, failure).await {
+            match core.store().fail(claim, failure).await {
                 Ok(state) => {
                     tracing::info!(key, %state, error = %err, "delivery failed");
                     if matches!(state, State::Dead | State::Failed) {
-                        crate::handlers::outbound_event(app, "dead", &claim.record);
+                        crate::pipeline::builtin::outbound_event(core, "dead", &claim.record);
                     }
                 }
                 Err(e) => tracing::warn!(key, error = %e, "could not record the failed delivery"),
@@ -528,14 +376,14 @@ fn chrono_after(d: Duration) -> Option<chrono::DateTime<chrono::Utc>> {
 /// and never before the peer's `Retry-After`, which is cut to
 /// [`ClientConfig::max_retry_after`](coar_client::ClientConfig::max_retry_after) first.
 fn jittered(
-    app: &App,
+    core: &Core,
     attempt: u32,
     retry_after: Option<Duration>,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    let backoff = app.store.policy().delay(attempt);
-    let jitter = app.client.config().retry_jitter(backoff / 2);
+    let backoff = core.store().policy().delay(attempt);
+    let jitter = core.client().config().retry_jitter(backoff / 2);
     let peer = retry_after
         .unwrap_or_default()
-        .min(app.client.config().max_retry_after);
+        .min(core.client().config().max_retry_after);
     chrono_after(backoff.saturating_add(jitter).max(peer))
 }

@@ -187,7 +187,7 @@ async fn an_absurd_retry_after_is_clamped_and_the_worker_goes_on() {
         (!got.lock().unwrap().is_empty()).then_some(())
     })
     .await;
-    let record = s.app.store.get(keys[0]).await.unwrap().unwrap();
+    let record = s.app.store().get(keys[0]).await.unwrap().unwrap();
     assert_eq!(record.state, State::RetryScheduled, "retried later");
     let next = record.next_attempt_at.expect("a retry is scheduled");
     let latest = chrono::Utc::now() + chrono::Duration::days(1) + chrono::Duration::minutes(1);
@@ -204,16 +204,16 @@ async fn an_absurd_retry_after_is_clamped_and_the_worker_goes_on() {
 /// A handler with a bug: it panics on the first notification it sees.
 struct PanicsOnce(AtomicUsize);
 
-impl coar_server::worker::Handler for PanicsOnce {
+impl coar_server::pipeline::Handler for PanicsOnce {
     fn name(&self) -> &str {
         "panics-once"
     }
     fn handle<'a>(
         &'a self,
-        _: &'a coar_server::App,
+        _: &'a coar_server::Core,
         _: &'a coar_store::Record,
         _: &'a Notification,
-    ) -> coar_server::worker::HandlerFuture<'a> {
+    ) -> coar_server::pipeline::HandlerFuture<'a> {
         Box::pin(async move {
             if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
                 panic!("index out of bounds in the handler");
@@ -226,7 +226,7 @@ impl coar_server::worker::Handler for PanicsOnce {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_is_that_notifications_failed_attempt_and_the_worker_goes_on() {
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
-    let pipeline = coar_server::worker::Pipeline::default().add(
+    let pipeline = coar_server::pipeline::Pipeline::default().add(
         &[Some(Pattern::RequestReview)],
         Arc::new(PanicsOnce(AtomicUsize::new(0))),
     );
@@ -261,10 +261,10 @@ async fn a_panic_is_that_notifications_failed_attempt_and_the_worker_goes_on() {
     .await;
     assert_eq!(second.status(), StatusCode::CREATED);
     eventually("both to be processed", async || {
-        (s.app.store.count(&processed).await.unwrap() == 2).then_some(())
+        (s.app.store().count(&processed).await.unwrap() == 2).then_some(())
     })
     .await;
-    let attempts = s.app.store.attempts(key_of(&first)).await.unwrap();
+    let attempts = s.app.store().attempts(key_of(&first)).await.unwrap();
     assert_eq!(attempts[0].outcome, "failed", "{attempts:?}");
     assert!(
         attempts[0]
@@ -288,7 +288,7 @@ async fn local_failures_stay_local_and_peers_cannot_choose_private_targets() {
     // inbox is on a private address too, but that one the sender chose.
     let (hook, hook_calls) = target(|_| (AxumStatus::BAD_REQUEST, HeaderMap::new())).await;
     let (sender_inbox, told) = target(|_| (AxumStatus::CREATED, HeaderMap::new())).await;
-    let specs: Vec<coar_server::handlers::HandlerSpec> = toml::from_str::<toml::Table>(&format!(
+    let specs: Vec<coar_server::pipeline::builtin::HandlerSpec> = toml::from_str::<toml::Table>(&format!(
         "[[pipeline]]\npatterns = [\"request-review\"]\nhandler = \"auto-reply\"\nreply = \"accept\"\n\n\
          [[pipeline]]\npatterns = [\"*\"]\nhandler = \"webhook\"\nurl = \"{hook}\"\n"
     ))
@@ -296,7 +296,7 @@ async fn local_failures_stay_local_and_peers_cannot_choose_private_targets() {
         .clone()
         .try_into()
         .unwrap();
-    let pipeline = coar_server::handlers::pipeline(&specs).unwrap();
+    let pipeline = coar_server::pipeline::builtin::from_specs(&specs).unwrap();
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
     let s = common::start_with(
         &db.url,
@@ -320,7 +320,7 @@ async fn local_failures_stay_local_and_peers_cannot_choose_private_targets() {
     };
     eventually(
         "the notification to go dead after its retries",
-        async || (s.app.store.count(&dead).await.unwrap() == 1).then_some(()),
+        async || (s.app.store().count(&dead).await.unwrap() == 1).then_some(()),
     )
     .await;
     assert_eq!(
@@ -340,10 +340,10 @@ async fn local_failures_stay_local_and_peers_cannot_choose_private_targets() {
         direction: Some(Direction::Outbound),
         ..Filter::default()
     };
-    let replies = s.app.store.list(&outbound, None, 10).await.unwrap().items;
+    let replies = s.app.store().list(&outbound, None, 10).await.unwrap().items;
     assert_eq!(replies.len(), 1, "{replies:?}");
     let reply = eventually("the reply to be refused", async || {
-        let r = s.app.store.get(replies[0].key).await.unwrap().unwrap();
+        let r = s.app.store().get(replies[0].key).await.unwrap().unwrap();
         (r.state == State::Failed).then_some(r)
     })
     .await;
@@ -374,7 +374,7 @@ async fn a_lease_that_cannot_hold_a_delivery_is_refused() {
 }
 
 async fn state_of(s: &Server, r: &reqwest::Response) -> State {
-    s.app.store.get(key_of(r)).await.unwrap().unwrap().state
+    s.app.store().get(key_of(r)).await.unwrap().unwrap().state
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,7 +193,7 @@ server_test!(dashboard_over_http, |url| {
     // Forms without this session's CSRF token change nothing.
     let key = s
         .app
-        .store
+        .store()
         .list(&Filter::default(), None, 10)
         .await
         .unwrap()
@@ -225,7 +225,7 @@ server_test!(dashboard_over_http, |url| {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(s.app.store.services().await.unwrap().is_empty());
+    assert!(s.app.store().services().await.unwrap().is_empty());
 
     // Trust the quarantined sender: registered, and its notification released.
     let origin = offer["origin"]["id"].as_str().unwrap();
@@ -253,7 +253,7 @@ server_test!(dashboard_over_http, |url| {
     let confirm = unescape(&r.text().await.unwrap());
     assert!(confirm.contains(inbox), "{confirm}");
     assert!(confirm.contains("127.0.0.1/32"), "{confirm}");
-    assert!(s.app.store.services().await.unwrap().is_empty());
+    assert!(s.app.store().services().await.unwrap().is_empty());
     // Confirming needs an inbox and addresses (or "any address", said explicitly).
     let r = submit(
         &http,
@@ -263,7 +263,7 @@ server_test!(dashboard_over_http, |url| {
     )
     .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(s.app.store.services().await.unwrap().is_empty());
+    assert!(s.app.store().services().await.unwrap().is_empty());
     let r = submit(
         &http,
         &s.url("/admin/services/trust"),
@@ -277,7 +277,7 @@ server_test!(dashboard_over_http, |url| {
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let registered = s.app.store.service_by_id(origin).await.unwrap().unwrap();
+    let registered = s.app.store().service_by_id(origin).await.unwrap().unwrap();
     assert_eq!(registered.cidrs, ["127.0.0.1/32"]);
     assert_eq!(registered.inbox.as_deref(), Some(inbox));
     assert!(registered.enabled);
@@ -286,7 +286,7 @@ server_test!(dashboard_over_http, |url| {
         ..Filter::default()
     };
     assert_eq!(
-        s.app.store.count(&quarantined).await.unwrap(),
+        s.app.store().count(&quarantined).await.unwrap(),
         1,
         "the other sender's waits"
     );
@@ -324,7 +324,13 @@ server_test!(dashboard_over_http, |url| {
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let edited = s.app.store.service(registered.key).await.unwrap().unwrap();
+    let edited = s
+        .app
+        .store()
+        .service(registered.key)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(edited.name, "Repo");
     assert_eq!(
         edited.inbound_patterns,
@@ -345,7 +351,7 @@ server_test!(dashboard_over_http, |url| {
     let token = &page[start..start + 64];
     assert!(
         s.app
-            .store
+            .store()
             .service(registered.key)
             .await
             .unwrap()
@@ -372,7 +378,7 @@ server_test!(dashboard_over_http, |url| {
         direction: Some(Direction::Outbound),
         ..Filter::default()
     };
-    assert_eq!(s.app.store.count(&outbound).await.unwrap(), 0);
+    assert_eq!(s.app.store().count(&outbound).await.unwrap(), 0);
     let complete = [
         &request_review[..],
         &[("item_id", "https://repo.example/item/1/paper.pdf")],
@@ -380,7 +386,7 @@ server_test!(dashboard_over_http, |url| {
     .concat();
     let r = submit(&http, &compose, &csrf, &complete).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let sent = s.app.store.list(&outbound, None, 10).await.unwrap().items;
+    let sent = s.app.store().list(&outbound, None, 10).await.unwrap().items;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].pattern, Some(coar_model::Pattern::RequestReview));
     assert_eq!(
@@ -391,7 +397,7 @@ server_test!(dashboard_over_http, |url| {
     // A reply to the received Offer embeds it and answers its id.
     let offer_key = s
         .app
-        .store
+        .store()
         .find_by_notification_id(offer["id"].as_str().unwrap())
         .await
         .unwrap()[0]
@@ -432,7 +438,7 @@ server_test!(dashboard_over_http, |url| {
         "{}",
         r.text().await.unwrap()
     );
-    let reply = &s.app.store.list(&outbound, None, 10).await.unwrap().items[0];
+    let reply = &s.app.store().list(&outbound, None, 10).await.unwrap().items[0];
     assert_eq!(reply.in_reply_to.as_deref(), offer["id"].as_str());
     let body: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(body["object"]["object"], offer["object"]);
@@ -603,13 +609,13 @@ async fn dashboard_in_a_real_browser() {
     browser.wait_text("Registered as a trusted service").await;
     let offer_key = a
         .app
-        .store
+        .store()
         .find_by_notification_id(offer["id"].as_str().unwrap())
         .await
         .unwrap()[0]
         .key;
     eventually("the released Offer processed", async || {
-        (a.app.store.get(offer_key).await.unwrap()?.state == State::Processed).then_some(())
+        (a.app.store().get(offer_key).await.unwrap()?.state == State::Processed).then_some(())
     })
     .await;
 
@@ -634,7 +640,7 @@ async fn dashboard_in_a_real_browser() {
     );
     let dead_key = dead.json::<Value>().await.unwrap()["key"].as_i64().unwrap();
     eventually("the delivery dead", async || {
-        (a.app.store.get(dead_key).await.unwrap()?.state == State::Dead).then_some(())
+        (a.app.store().get(dead_key).await.unwrap()?.state == State::Dead).then_some(())
     })
     .await;
     browser.goto(&a.url("/admin")).await;
@@ -648,7 +654,7 @@ async fn dashboard_in_a_real_browser() {
     browser.wait_text("Queued again").await;
     browser.screenshot("07-replayed").await;
     eventually("a second attempt", async || {
-        (a.app.store.attempts(dead_key).await.unwrap().len() >= 2).then_some(())
+        (a.app.store().attempts(dead_key).await.unwrap().len() >= 2).then_some(())
     })
     .await;
 
@@ -673,7 +679,7 @@ async fn dashboard_in_a_real_browser() {
     browser.screenshot("09-services").await;
     let registered = a
         .app
-        .store
+        .store()
         .service_by_id(&b.url("/"))
         .await
         .unwrap()
@@ -730,7 +736,7 @@ async fn dashboard_in_a_real_browser() {
     let sent_id = browser.find("#notification-id").await.text().await;
     eventually("B receives the Request Review", async || {
         b.app
-            .store
+            .store()
             .find_by_notification_id(&sent_id)
             .await
             .unwrap()
@@ -793,7 +799,7 @@ async fn dashboard_in_a_real_browser() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert!(
         a.app
-            .store
+            .store()
             .service_by_id("https://evil.example/")
             .await
             .unwrap()

@@ -87,7 +87,7 @@ async fn the_feed_filters_pages_and_is_valid_atom() {
         let n = coar_model::Notification::from_slice(&bytes).unwrap();
         let mut new = NewNotification::inbound(&n, &bytes, "application/ld+json");
         new.received_at = Some(Utc.with_ymd_and_hms(2026, 11, 1 + i, 12, 0, 0).unwrap());
-        s.app.store.insert(new).await.unwrap();
+        s.app.store().insert(new).await.unwrap();
     }
     let get = |query: &str| {
         let url = s.url(&format!("/feed{query}"));

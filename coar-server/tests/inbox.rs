@@ -327,7 +327,7 @@ server_test!(trust_policies, |url| {
     // A registered, enabled service is accepted and attributed, even under reject.
     let service = s
         .app
-        .store
+        .store()
         .add_service(&ServiceInput {
             name: "Repository".into(),
             id: "https://research-organisation.org/repository".into(),
@@ -353,7 +353,7 @@ server_test!(trust_policies, |url| {
     assert_eq!(r.status(), StatusCode::CREATED);
     let records = s
         .app
-        .store
+        .store()
         .list(&Filter::default(), None, 10)
         .await
         .unwrap()
@@ -364,7 +364,7 @@ server_test!(trust_policies, |url| {
     );
     // Disabled: untrusted again.
     s.app
-        .store
+        .store()
         .set_service_enabled(service.key, false)
         .await
         .unwrap();
@@ -394,14 +394,14 @@ server_test!(trust_policies, |url| {
     // Quarantine (the default): stored and listed, not queued.
     let s = start(url, &[]).await;
     let before = (
-        s.app.store.count(&quarantined).await.unwrap(),
-        s.app.store.count(&queued).await.unwrap(),
+        s.app.store().count(&quarantined).await.unwrap(),
+        s.app.store().count(&queued).await.unwrap(),
     );
     let r = post(&s, LD_JSON, with_new_id(&rr)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let after = (
-        s.app.store.count(&quarantined).await.unwrap(),
-        s.app.store.count(&queued).await.unwrap(),
+        s.app.store().count(&quarantined).await.unwrap(),
+        s.app.store().count(&queued).await.unwrap(),
     );
     assert_eq!(after, (before.0 + 1, before.1));
     s.stop().await;
@@ -413,8 +413,8 @@ server_test!(trust_policies, |url| {
         StatusCode::CREATED
     );
     let last = (
-        s.app.store.count(&quarantined).await.unwrap(),
-        s.app.store.count(&queued).await.unwrap(),
+        s.app.store().count(&quarantined).await.unwrap(),
+        s.app.store().count(&queued).await.unwrap(),
     );
     assert_eq!(last, (after.0, after.1 + 1));
     s.stop().await;

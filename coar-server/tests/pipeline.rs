@@ -50,7 +50,7 @@ async fn outbox(s: &Server, doc: Value) -> Value {
 }
 
 async fn state_of(s: &Server, key: i64) -> State {
-    s.app.store.get(key).await.unwrap().unwrap().state
+    s.app.store().get(key).await.unwrap().unwrap().state
 }
 
 /// The specification's Request Review example.
@@ -96,7 +96,7 @@ async fn two_servers_run_a_request_review_workflow() {
     let by_id = outbox(&a, json!({"pattern": "request-endorsement", "target": {"id": b.url("/"), "type": "Service"}, "object": preprint()})).await;
     let record = a
         .app
-        .store
+        .store()
         .get(by_id["key"].as_i64().unwrap())
         .await
         .unwrap()
@@ -109,7 +109,7 @@ async fn two_servers_run_a_request_review_workflow() {
         (state_of(&a, offer_key).await == State::Processed).then_some(())
     })
     .await;
-    let attempts = a.app.store.attempts(offer_key).await.unwrap();
+    let attempts = a.app.store().attempts(offer_key).await.unwrap();
     assert_eq!((attempts.len(), attempts[0].http_status), (1, Some(201)));
 
     // B received it and answers, step by step; A's thread moves with each answer.
@@ -120,7 +120,7 @@ async fn two_servers_run_a_request_review_workflow() {
     };
     let received = eventually("B to receive the Offer", async || {
         b.app
-            .store
+            .store()
             .list(&inbound, None, 10)
             .await
             .unwrap()
@@ -160,14 +160,22 @@ async fn two_servers_run_a_request_review_workflow() {
     for (reply, want) in steps {
         outbox(&b, reply.to_value()).await;
         eventually(&format!("A's thread to be {want:?}"), async || {
-            (a.app.store.thread(offer_key).await.unwrap().unwrap().status == want).then_some(())
+            (a.app
+                .store()
+                .thread(offer_key)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                == want)
+                .then_some(())
         })
         .await;
     }
     // The resource's record on A: the request, its replies, the review.
     let threads = a
         .app
-        .store
+        .store()
         .threads_for_resource("https://repo.example/item/1/")
         .await
         .unwrap();
@@ -191,7 +199,7 @@ async fn two_servers_run_a_request_review_workflow() {
         ..Filter::default()
     };
     assert_eq!(
-        a.app.store.count(&about).await.unwrap(),
+        a.app.store().count(&about).await.unwrap(),
         1,
         "the review is linked"
     );
@@ -255,7 +263,7 @@ async fn delivery_retries_with_backoff_until_the_target_accepts() {
     })
     .await;
     assert_eq!(calls.load(Ordering::SeqCst), 4);
-    let attempts = s.app.store.attempts(key).await.unwrap();
+    let attempts = s.app.store().attempts(key).await.unwrap();
     let summary: Vec<(&str, Option<u16>)> = attempts
         .iter()
         .map(|a| (a.outcome.as_str(), a.http_status))
@@ -289,7 +297,7 @@ async fn a_silent_target_makes_a_dead_message_that_replays() {
         (state_of(&s, key).await == State::Dead).then_some(())
     })
     .await;
-    let attempts = s.app.store.attempts(key).await.unwrap();
+    let attempts = s.app.store().attempts(key).await.unwrap();
     assert_eq!(attempts.len(), 2);
     assert!(
         attempts.iter().all(
@@ -302,7 +310,7 @@ async fn a_silent_target_makes_a_dead_message_that_replays() {
         state: Some(State::Dead),
         ..Filter::default()
     };
-    assert_eq!(s.app.store.count(&dead).await.unwrap(), 1);
+    assert_eq!(s.app.store().count(&dead).await.unwrap(), 1);
     answering.store(true, Ordering::SeqCst);
     let r = s
         .client
@@ -334,21 +342,21 @@ struct Refuses {
     seen: Arc<AtomicUsize>,
 }
 
-impl coar_server::worker::Handler for Refuses {
+impl coar_server::pipeline::Handler for Refuses {
     fn name(&self) -> &str {
         "refuses"
     }
     fn handle<'a>(
         &'a self,
-        _: &'a coar_server::App,
+        _: &'a coar_server::Core,
         _: &'a coar_store::Record,
         n: &'a Notification,
-    ) -> coar_server::worker::HandlerFuture<'a> {
+    ) -> coar_server::pipeline::HandlerFuture<'a> {
         Box::pin(async move {
             self.seen.fetch_add(1, Ordering::SeqCst);
             assert_eq!(n.pattern(), Some(Pattern::RequestReview));
-            Err(coar_server::worker::HandlerError::refused(
-                coar_server::worker::Refusal::Policy,
+            Err(coar_server::pipeline::HandlerError::refused(
+                coar_server::pipeline::Refusal::Policy,
                 "we review nothing on Mondays (internal: http://10.0.0.7/hook)",
             ))
         })
@@ -359,7 +367,7 @@ impl coar_server::worker::Handler for Refuses {
 async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
-    let pipeline = coar_server::worker::Pipeline::default().add(
+    let pipeline = coar_server::pipeline::Pipeline::default().add(
         &[Some(Pattern::RequestReview)],
         Arc::new(Refuses { seen: seen.clone() }),
     );
@@ -408,7 +416,7 @@ async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
     assert_eq!(flag.in_reply_to(), rr["id"].as_str());
     assert_eq!(
         flag.summary(),
-        Some(coar_server::worker::Refusal::Policy.summary()),
+        Some(coar_server::pipeline::Refusal::Policy.summary()),
         "the summary is the fixed sentence, nothing of ours"
     );
     assert_eq!(
@@ -421,7 +429,7 @@ async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
         direction: Some(Direction::Inbound),
         ..Filter::default()
     };
-    assert_eq!(s.app.store.count(&failed).await.unwrap(), 1);
+    assert_eq!(s.app.store().count(&failed).await.unwrap(), 1);
     // Other patterns have no handler here: processed.
     let ar = std::fs::read(common::fixture_path("spec/announce-review.json")).unwrap();
     s.client
@@ -437,7 +445,7 @@ async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
         ..Filter::default()
     };
     eventually("the announcement to be processed", async || {
-        (s.app.store.count(&processed).await.unwrap() == 1).then_some(())
+        (s.app.store().count(&processed).await.unwrap() == 1).then_some(())
     })
     .await;
     // The outbox refuses what is invalid, and needs the token.
@@ -514,7 +522,7 @@ async fn recorder(
 async fn configured_webhook_and_auto_reply() {
     let (hook, events) = recorder(1).await;
     let (sender_inbox, replies) = recorder(0).await;
-    let specs: Vec<coar_server::handlers::HandlerSpec> = toml::from_str::<toml::Table>(&format!(
+    let specs: Vec<coar_server::pipeline::builtin::HandlerSpec> = toml::from_str::<toml::Table>(&format!(
         "[[pipeline]]\npatterns = [\"*\"]\nhandler = \"webhook\"\nurl = \"{hook}\"\nsecret = \"a-webhook-secret-key\"\n\n\
          [[pipeline]]\npatterns = [\"request-review\"]\nhandler = \"auto-reply\"\nreply = \"tentative-accept\"\nsummary = \"In the queue\"\n"
     ))
@@ -522,7 +530,7 @@ async fn configured_webhook_and_auto_reply() {
         .clone()
         .try_into()
         .unwrap();
-    let pipeline = coar_server::handlers::pipeline(&specs).unwrap();
+    let pipeline = coar_server::pipeline::builtin::from_specs(&specs).unwrap();
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
     let settings = [
         ("trust", "accept"),
@@ -566,7 +574,7 @@ async fn configured_webhook_and_auto_reply() {
     assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
     assert_eq!(
         header("webhook-signature"),
-        coar_server::handlers::webhook_signature(
+        coar_server::pipeline::builtin::webhook_signature(
             "a-webhook-secret-key",
             &id,
             timestamp,
@@ -612,7 +620,7 @@ async fn configured_webhook_and_auto_reply() {
         direction: Some(Direction::Outbound),
         ..Filter::default()
     };
-    assert_eq!(s.app.store.count(&outbound).await.unwrap(), 1);
+    assert_eq!(s.app.store().count(&outbound).await.unwrap(), 1);
     s.stop().await;
     common::db::drop_db(db).await;
 }
@@ -624,16 +632,16 @@ struct HangsOnce {
     calls: Arc<AtomicUsize>,
 }
 
-impl coar_server::worker::Handler for HangsOnce {
+impl coar_server::pipeline::Handler for HangsOnce {
     fn name(&self) -> &str {
         "hangs-once"
     }
     fn handle<'a>(
         &'a self,
-        _: &'a coar_server::App,
+        _: &'a coar_server::Core,
         _: &'a coar_store::Record,
         _: &'a Notification,
-    ) -> coar_server::worker::HandlerFuture<'a> {
+    ) -> coar_server::pipeline::HandlerFuture<'a> {
         Box::pin(async move {
             if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 std::thread::sleep(Duration::from_secs(3));
@@ -648,7 +656,7 @@ async fn a_dead_workers_lease_expires_and_another_processes_the_message() {
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let pipeline = || {
-        coar_server::worker::Pipeline::default().add_everywhere(Arc::new(HangsOnce {
+        coar_server::pipeline::Pipeline::default().add_everywhere(Arc::new(HangsOnce {
             calls: calls.clone(),
         }))
     };
@@ -694,7 +702,7 @@ async fn a_dead_workers_lease_expires_and_another_processes_the_message() {
     );
     let outcomes: Vec<String> = other
         .app
-        .store
+        .store()
         .attempts(key)
         .await
         .unwrap()
@@ -711,16 +719,16 @@ struct Slow {
     calls: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
-impl coar_server::worker::Handler for Slow {
+impl coar_server::pipeline::Handler for Slow {
     fn name(&self) -> &str {
         "slow"
     }
     fn handle<'a>(
         &'a self,
-        _: &'a coar_server::App,
+        _: &'a coar_server::Core,
         _: &'a coar_store::Record,
         n: &'a Notification,
-    ) -> coar_server::worker::HandlerFuture<'a> {
+    ) -> coar_server::pipeline::HandlerFuture<'a> {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(150)).await;
             *self
@@ -738,7 +746,7 @@ impl coar_server::worker::Handler for Slow {
 async fn a_batch_is_started_only_while_the_lease_lasts_and_the_rest_is_handed_back() {
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
     let calls = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let pipeline = coar_server::worker::Pipeline::default().add_everywhere(Arc::new(Slow {
+    let pipeline = coar_server::pipeline::Pipeline::default().add_everywhere(Arc::new(Slow {
         calls: calls.clone(),
     }));
     // 150 ms per notification against a lease of 1.6 s: a claimed batch cannot all be
@@ -776,7 +784,7 @@ async fn a_batch_is_started_only_while_the_lease_lasts_and_the_rest_is_handed_ba
         ..Filter::default()
     };
     eventually("all twelve processed", async || {
-        (s.app.store.count(&processed).await.unwrap() == 12).then_some(())
+        (s.app.store().count(&processed).await.unwrap() == 12).then_some(())
     })
     .await;
     let calls = calls.lock().unwrap().clone();
@@ -786,13 +794,13 @@ async fn a_batch_is_started_only_while_the_lease_lasts_and_the_rest_is_handed_ba
     let mut outcomes = Vec::new();
     for record in s
         .app
-        .store
+        .store()
         .list(&Filter::default(), None, 100)
         .await
         .unwrap()
         .items
     {
-        for a in s.app.store.attempts(record.key).await.unwrap() {
+        for a in s.app.store().attempts(record.key).await.unwrap() {
             outcomes.push(a.outcome);
         }
     }

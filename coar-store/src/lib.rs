@@ -49,8 +49,8 @@ pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, St
 pub use notifications::{Inserted, NewNotification};
 pub use queue::{Claim, Delivery, Failure};
 pub use services::{
-    Claims, Evidence, NotReleased, Released, Service, ServiceInput, Sighting, UnknownSender,
-    Untrusted,
+    Attribution, Claims, Evidence, NotReleased, Released, Service, ServiceInput, Sighting,
+    UnknownSender, Untrusted,
 };
 pub use threads::{Thread, ThreadStatus};
 

@@ -87,6 +87,29 @@ pub enum Untrusted {
     PatternNotAccepted,
 }
 
+/// Who a received notification is attributed to ([`Store::attribute`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attribution {
+    /// The registered service it names as origin vouches for it.
+    Service(Service),
+    /// It names no `origin.id`.
+    NoOrigin,
+    /// No service is registered under its `origin.id`.
+    Unregistered,
+    /// The service registered under its `origin.id` (this key) does not vouch for it.
+    NotVouched(i64, Untrusted),
+}
+
+impl Attribution {
+    /// The service, when one vouches.
+    pub fn service(self) -> Option<Service> {
+        match self {
+            Attribution::Service(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 impl Service {
     /// Whether `token` is one of the service's tokens (compared by hash, in constant time).
     pub fn token_matches(&self, token: &str) -> bool {
@@ -552,6 +575,32 @@ impl Store {
             .map(Service::from);
         self.services.put(hash, service.clone(), generation);
         Ok(service)
+    }
+
+    /// The enabled service `n` comes from: the one registered under its `origin.id`, if it
+    /// vouches for `n` ([`Service::vouches_for`]) on the sender's `evidence`. `Ok(None)`
+    /// means the sender is untrusted: no origin, no service under it, or one that does not
+    /// vouch (the caller may log the [`Attribution`]). The same rule, on the same evidence
+    /// (stored with the notification), decides again when quarantine is released.
+    pub async fn attribute(
+        &self,
+        n: &coar_model::Notification,
+        evidence: &Evidence<'_>,
+    ) -> Result<Attribution, StoreError> {
+        let Some(origin) = n.origin().and_then(|o| o.id()) else {
+            return Ok(Attribution::NoOrigin);
+        };
+        let Some(service) = self.service_by_id(origin).await? else {
+            return Ok(Attribution::Unregistered);
+        };
+        let claims = Claims {
+            origin_inbox: n.origin().and_then(|o| o.inbox()),
+            pattern: n.pattern(),
+        };
+        Ok(match service.vouches_for(&claims, evidence) {
+            Ok(()) => Attribution::Service(service),
+            Err(why) => Attribution::NotVouched(service.key, why),
+        })
     }
 
     /// The senders of quarantined notifications that are not registered, by id, with every

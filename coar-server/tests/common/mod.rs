@@ -41,7 +41,7 @@ pub async fn start(database_url: &str, settings: &[(&str, &str)]) -> Server {
     start_with(
         database_url,
         settings,
-        coar_server::worker::Pipeline::default(),
+        coar_server::pipeline::Pipeline::default(),
     )
     .await
 }
@@ -50,7 +50,7 @@ pub async fn start(database_url: &str, settings: &[(&str, &str)]) -> Server {
 pub async fn start_with(
     database_url: &str,
     settings: &[(&str, &str)],
-    pipeline: coar_server::worker::Pipeline,
+    pipeline: coar_server::pipeline::Pipeline,
 ) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -6,7 +6,9 @@
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::problem::Problem;
+use coar_model::Pattern;
+
+use crate::web::{feed::absolute_uri, problem::Problem};
 
 /// The most items one page may hold.
 pub const MAX_LIMIT: u64 = 1000;
@@ -167,4 +169,58 @@ mod tests {
         assert!(range(Some("2026-11-14"), Some("2026-11-13")).is_err());
         assert!(range(Some("2026-13-01"), None).is_err());
     }
+}
+
+/// Filters of `GET /api/notifications` (the feed's, plus direction, pattern, state, origin,
+/// target).
+#[derive(Debug, serde::Deserialize)]
+pub struct ListQuery {
+    pub(crate) direction: Option<String>,
+    pub(crate) pattern: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) ro: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    /// Free text: in the body, the notification id or the last error.
+    pub(crate) q: Option<String>,
+}
+
+/// The store filter of a listing's query parameters; 400 naming a bad one.
+pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> {
+    let get = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let uri = |name: &str, v: &Option<String>| get(v).map(|v| absolute_uri(name, &v)).transpose();
+    let range = range(q.from.as_deref(), q.to.as_deref())?;
+    Ok(coar_store::Filter {
+        direction: get(&q.direction)
+            .map(|d| d.parse().map_err(|m: String| bad("direction", m)))
+            .transpose()?,
+        pattern: match get(&q.pattern).as_deref() {
+            None => None,
+            Some("unrecognised") => Some(None),
+            Some(slug) => {
+                Some(Some(Pattern::from_slug(slug).ok_or_else(|| {
+                    bad("pattern", format!("unknown pattern {slug:?}"))
+                })?))
+            }
+        },
+        state: get(&q.state)
+            .map(|s| s.parse().map_err(|m: String| bad("state", m)))
+            .transpose()?,
+        resource: uri("ro", &q.ro)?,
+        source: uri("source", &q.source)?,
+        origin: uri("origin", &q.origin)?,
+        target: uri("target", &q.target)?,
+        since: range.since,
+        until: range.until,
+        text: get(&q.q),
+        attributed_only: false,
+    })
 }

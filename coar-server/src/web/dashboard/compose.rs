@@ -13,10 +13,7 @@ use coar_model::{Category, Notification, Pattern};
 use serde_json::{Map, Value, json};
 
 use super::{Admin, CheckedForm, Form, problem_page, redirect, render, root};
-use crate::{
-    App,
-    api::{prepare_outbound, store_outbound},
-};
+use crate::web::{App, problem::Problem};
 
 /// One input of the form and where its value goes in the notification.
 struct Field {
@@ -267,11 +264,11 @@ fn set(doc: &mut Value, path: &[&str], value: Value) {
 async fn offer_of(
     app: &App,
     key: Option<&str>,
-) -> Result<Option<(i64, Notification)>, crate::problem::Problem> {
+) -> Result<Option<(i64, Notification)>, crate::web::problem::Problem> {
     let Some(key) = key.and_then(|k| k.parse::<i64>().ok()) else {
         return Ok(None);
     };
-    let Some(record) = app.store.get(key).await? else {
+    let Some(record) = app.store().get(key).await? else {
         return Ok(None);
     };
     Ok(Notification::from_slice(&record.body)
@@ -407,10 +404,10 @@ pub async fn submit(
         embedded.shift_remove("@context");
         doc["object"] = Value::Object(embedded);
     }
-    let outcome = match prepare_outbound(&app, doc).await {
+    let outcome = match app.prepare_outbound(doc).await {
         Ok(prepared) => Ok(prepared),
-        Err(p) if p.status == StatusCode::UNPROCESSABLE_ENTITY => Err(p.detail),
-        Err(p) => return problem_page(&app, &admin, p),
+        Err(e @ crate::outbox::OutboxError::NoInbox { .. }) => Err(e.to_string()),
+        Err(e) => return problem_page(&app, &admin, Problem::from(e)),
     };
     let (notification, report) = match outcome {
         Ok(x) => x,
@@ -434,13 +431,13 @@ pub async fn submit(
     };
     let valid = report.is_valid();
     if form.get("action") == Some("send") && valid {
-        return match store_outbound(&app, &notification).await {
+        return match app.queue_outbound(&notification).await {
             Ok(inserted) => redirect(&format!(
                 "{}/messages/{}?done=sent",
                 root(&app),
                 inserted.record().key
             )),
-            Err(p) => problem_page(&app, &admin, p),
+            Err(e) => problem_page(&app, &admin, Problem::from(e)),
         };
     }
     let checked = Checked {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use coar_store::{Direction, Filter, Record};
 use serde::Deserialize;
 
-use crate::{App, problem::Problem};
+use crate::web::{App, problem::Problem};
 
 /// The feed's query parameters.
 #[derive(Debug, Deserialize)]
@@ -29,7 +29,7 @@ pub const TEMPLATE: &str = "{?ro,from,to,source,limit}";
 const DESCRIBES: &str = "http://www.openarchives.org/ore/terms/describes";
 const SOURCE: &str = "http://purl.org/dc/terms/source";
 
-use crate::paging::bad;
+use crate::web::paging::bad;
 
 pub(crate) fn absolute_uri(param: &str, value: &str) -> Result<String, Problem> {
     if coar_model::is_uri(value.trim()) {
@@ -62,12 +62,12 @@ fn xml(s: &str) -> String {
 pub async fn feed(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    page: crate::paging::Page,
+    page: crate::web::paging::Page,
     Query(q): Query<FeedQuery>,
     uri: Uri,
 ) -> Result<Response, Problem> {
-    if !app.config.inbox_public {
-        crate::auth::require_admin(&app, &headers)?;
+    if !app.config().inbox_public {
+        crate::web::auth::require_admin(&app, &headers)?;
     }
     let non_empty = |v: &Option<String>| {
         v.as_deref()
@@ -75,8 +75,8 @@ pub async fn feed(
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    let crate::paging::Range { since, until } =
-        crate::paging::range(q.from.as_deref(), q.to.as_deref())?;
+    let crate::web::paging::Range { since, until } =
+        crate::web::paging::range(q.from.as_deref(), q.to.as_deref())?;
     let limit = match page.limit {
         Some(l) => l,
         // The research-object notification API's default: the 10 newest.
@@ -98,8 +98,8 @@ pub async fn feed(
         attributed_only: app.publishes_attributed_only(),
         ..Filter::default()
     };
-    let page = app.store.list(&filter, after, limit).await?;
-    let feed_url = app.urls.feed();
+    let page = app.store().list(&filter, after, limit).await?;
+    let feed_url = app.urls().feed();
     let self_url = match uri.query() {
         Some(query) => format!("{feed_url}?{query}"),
         None => feed_url.clone(),
@@ -124,7 +124,7 @@ pub async fn feed(
     let _ = writeln!(
         out,
         "  <title>{}: COAR Notify notifications</title>",
-        xml(&app.config.name)
+        xml(&app.config().name)
     );
     let _ = writeln!(
         out,
@@ -134,8 +134,8 @@ pub async fn feed(
     let _ = writeln!(
         out,
         "  <author><name>{}</name><uri>{}</uri></author>",
-        xml(&app.config.name),
-        xml(&app.urls.service())
+        xml(&app.config().name),
+        xml(&app.urls().service())
     );
     let _ = writeln!(
         out,

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use coar_model::{Notification, Offer, Pattern};
-use coar_store::{NewNotification, Record};
+use coar_model::{Acknowledgement, Notification, Pattern};
+use coar_store::Record;
 use serde::Deserialize;
 
 use crate::{
-    App,
-    worker::{Handler, HandlerError, HandlerFuture, Pipeline},
+    Core,
+    pipeline::{Handler, HandlerError, HandlerFuture, Pipeline},
 };
 
 /// One `[[pipeline]]` entry of the configuration file.
@@ -101,10 +101,7 @@ impl HandlerSpec {
             }
             "auto-reply" => {
                 let reply = self.reply.as_deref().ok_or("an auto-reply needs reply")?;
-                if !matches!(
-                    reply,
-                    "accept" | "reject" | "tentative-accept" | "tentative-reject"
-                ) {
+                if Acknowledgement::from_slug(reply).is_none() {
                     return Err(format!(
                         "reply {reply:?} is not accept, reject, tentative-accept or tentative-reject"
                     ));
@@ -128,7 +125,7 @@ impl HandlerSpec {
 }
 
 /// The pipeline the configuration file describes.
-pub fn pipeline(specs: &[HandlerSpec]) -> Result<Pipeline, String> {
+pub fn from_specs(specs: &[HandlerSpec]) -> Result<Pipeline, String> {
     let mut pipeline = Pipeline::default();
     for spec in specs {
         spec.check()?;
@@ -140,7 +137,11 @@ pub fn pipeline(specs: &[HandlerSpec]) -> Result<Pipeline, String> {
                 secret: spec.secret.clone(),
             }),
             _ => Arc::new(AutoReply {
-                reply: spec.reply.clone().unwrap_or_default(),
+                reply: spec
+                    .reply
+                    .as_deref()
+                    .and_then(Acknowledgement::from_slug)
+                    .ok_or("auto-reply needs reply = accept, reject, tentative-accept or tentative-reject")?,
                 summary: spec.summary.clone(),
             }),
         };
@@ -179,13 +180,13 @@ pub fn webhook_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) ->
 
 /// The event of a webhook about `record`, as JSON: what happened, the notification's
 /// indexed fields and the notification itself.
-fn webhook_event(app: &App, event: &str, record: &Record, n: Option<&Notification>) -> Vec<u8> {
+fn webhook_event(core: &Core, event: &str, record: &Record, n: Option<&Notification>) -> Vec<u8> {
     serde_json::json!({
         "type": format!("notification.{event}"),
         "event": format!("notification.{event}"),
         "key": record.key,
         "direction": record.direction.as_str(),
-        "url": app.notification_url(record.key),
+        "url": core.notification_url(record.key),
         "id": record.notification_id,
         "pattern": record.pattern,
         "origin": record.origin_id,
@@ -205,7 +206,7 @@ fn webhook_event(app: &App, event: &str, record: &Record, n: Option<&Notificatio
 /// retries so the receiver can drop repeats; `webhook-timestamp`, so it can drop replays;
 /// `webhook-signature`), through the operator's client.
 async fn post_webhook(
-    app: &App,
+    core: &Core,
     url: &str,
     secret: Option<&str>,
     event: &str,
@@ -225,7 +226,7 @@ async fn post_webhook(
             webhook_signature(secret, &id, timestamp, body),
         ));
     }
-    app.webhooks
+    core.webhooks()
         .post_json(url, body, &headers)
         .await
         .map(|_| ())
@@ -234,19 +235,19 @@ async fn post_webhook(
 /// Posts the `delivered` or `dead` event of an outbound notification to every webhook that
 /// asks for it. Best effort, off the worker: three tries over about five seconds; the
 /// durable record of the delivery is its attempts.
-pub fn outbound_event(app: &Arc<App>, event: &'static str, record: &Record) {
-    for spec in app
-        .config
+pub fn outbound_event(core: &Arc<Core>, event: &'static str, record: &Record) {
+    for spec in core
+        .config()
         .pipeline
         .iter()
         .filter(|s| s.posts(event, record.pattern))
     {
-        let (app, record) = (app.clone(), record.clone());
+        let (core, record) = (core.clone(), record.clone());
         let (url, secret) = (spec.url.clone().unwrap_or_default(), spec.secret.clone());
         tokio::spawn(async move {
-            let body = webhook_event(&app, event, &record, None);
+            let body = webhook_event(&core, event, &record, None);
             for wait in [1, 4, 0] {
-                match post_webhook(&app, &url, secret.as_deref(), event, &record, &body).await {
+                match post_webhook(&core, &url, secret.as_deref(), event, &record, &body).await {
                     Ok(()) => return,
                     Err(e) if wait > 0 => {
                         tracing::info!(key = record.key, %e, "webhook {event} event failed; trying again");
@@ -277,14 +278,14 @@ impl Handler for Webhook {
 
     fn handle<'a>(
         &'a self,
-        app: &'a App,
+        core: &'a Core,
         record: &'a Record,
         n: &'a Notification,
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let body = webhook_event(app, "received", record, Some(n));
+            let body = webhook_event(core, "received", record, Some(n));
             post_webhook(
-                app,
+                core,
                 &self.url,
                 self.secret.as_deref(),
                 "received",
@@ -302,7 +303,7 @@ impl Handler for Webhook {
 /// Answers an incoming Offer with a configured acknowledgement, queued in the outbox. The
 /// reply's id is derived from the Offer's, so running again queues nothing new.
 pub struct AutoReply {
-    reply: String,
+    reply: Acknowledgement,
     summary: Option<String>,
 }
 
@@ -313,67 +314,25 @@ impl Handler for AutoReply {
 
     fn handle<'a>(
         &'a self,
-        app: &'a App,
+        core: &'a Core,
         _record: &'a Record,
         n: &'a Notification,
     ) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let offer_id = n.id().unwrap_or_default();
-            let id = format!(
-                "urn:uuid:{}",
-                uuid::Uuid::new_v5(
-                    &uuid::Uuid::NAMESPACE_URL,
-                    format!("{offer_id}#{}", self.reply).as_bytes()
-                )
-            );
-            macro_rules! reply {
-                ($offer:expr) => {{
-                    let offer = $offer;
-                    let built = match self.reply.as_str() {
-                        "accept" => {
-                            finish(offer.accept(), &id, &self.summary).map(Notification::from)
-                        }
-                        "reject" => {
-                            finish(offer.reject(), &id, &self.summary).map(Notification::from)
-                        }
-                        "tentative-accept" => finish(offer.tentative_accept(), &id, &self.summary)
-                            .map(Notification::from),
-                        _ => finish(offer.tentative_reject(), &id, &self.summary)
-                            .map(Notification::from),
-                    };
-                    built
-                }};
-            }
-            let built = match n.clone() {
-                Notification::RequestReview(o) => reply!(o),
-                Notification::RequestEndorsement(o) => reply!(o),
-                _ => return Ok(()),
+            let Some(built) = n.acknowledge(self.reply, self.summary.as_deref()) else {
+                return Ok(()); // not an Offer
             };
             let reply = built.map_err(|e| {
                 HandlerError::refused(
-                    crate::worker::Refusal::Invalid,
+                    crate::pipeline::Refusal::Invalid,
                     format!("cannot answer this Offer: {e}"),
                 )
             })?;
-            let body = reply.to_json_string().into_bytes();
-            app.store
-                .insert(NewNotification::outbound(&reply, &body))
+            core.queue_outbound(&reply)
                 .await
                 .map(|_| ())
                 .map_err(|e| HandlerError::transient(format!("could not queue the reply: {e}")))
         })
-    }
-}
-
-fn finish<P: coar_model::Buildable>(
-    builder: coar_model::Builder<P>,
-    id: &str,
-    summary: &Option<String>,
-) -> Result<P, coar_model::BuildError> {
-    let builder = builder.id(id);
-    match summary {
-        Some(s) => builder.summary(s.clone()).build(),
-        None => builder.build(),
     }
 }
 

@@ -166,3 +166,61 @@ impl From<coar_store::StoreError> for Problem {
         }
     }
 }
+
+impl From<crate::Rejection> for Problem {
+    fn from(rejection: crate::Rejection) -> Problem {
+        use crate::Rejection as R;
+        let status = rejection.status();
+        let detail = rejection.to_string();
+        match rejection {
+            R::Body(e) => Problem::from(e),
+            R::Busy(b) => Problem::from(b),
+            R::Invalid(report) => Problem::invalid(&report),
+            R::Store(e) => Problem::from(e),
+            R::TooLarge { .. } => Problem::new(status, "Payload too large", detail),
+            R::NotAnActivity(_) => Problem::new(status, "Not a single activity", detail),
+            R::Untrusted => Problem::new(status, "Untrusted sender", detail),
+            R::RateLimited { wait, .. } => Problem::new(status, "Too many requests", detail)
+                .with_header_value(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::admission::retry_after(wait)),
+                ),
+            R::QuarantineFull { .. } => Problem::new(status, "Quarantine full", detail)
+                .with_header(header::RETRY_AFTER, "3600"),
+        }
+    }
+}
+
+impl From<crate::BodyError> for Problem {
+    fn from(err: crate::BodyError) -> Problem {
+        match err {
+            crate::BodyError::Refused(e) => Problem::from(e),
+            crate::BodyError::Busy(b) => Problem::from(b),
+        }
+    }
+}
+
+impl From<crate::outbox::OutboxError> for Problem {
+    fn from(err: crate::outbox::OutboxError) -> Problem {
+        use crate::outbox::OutboxError as E;
+        let detail = err.to_string();
+        match err {
+            E::Complete(coar_model::CompleteError::NotAnObject) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Not an object",
+                "send a JSON object",
+            ),
+            E::Complete(coar_model::CompleteError::UnknownPattern(_)) => {
+                Problem::new(StatusCode::BAD_REQUEST, "Unknown pattern", detail)
+            }
+            E::NoInbox { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "No inbox for the target",
+                detail,
+            ),
+            E::NotANotification(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, "Not a notification", detail)
+            }
+        }
+    }
+}

@@ -30,9 +30,8 @@ use axum::{
 use serde_json::{Value, json};
 
 use crate::{
-    App,
-    auth::{constant_time_eq, hmac_sha256_hex},
-    problem::Problem,
+    secrets::{constant_time_eq, hmac_sha256_hex},
+    web::{App, problem::Problem},
 };
 
 /// How long a session lasts.
@@ -50,30 +49,39 @@ impl Default for Dashboard {
     fn default() -> Self {
         let mut templates = minijinja::Environment::new();
         for (name, source) in [
-            ("base.html", include_str!("../../templates/base.html")),
-            ("login.html", include_str!("../../templates/login.html")),
+            ("base.html", include_str!("../../../templates/base.html")),
+            ("login.html", include_str!("../../../templates/login.html")),
             (
                 "overview.html",
-                include_str!("../../templates/overview.html"),
+                include_str!("../../../templates/overview.html"),
             ),
             (
                 "messages.html",
-                include_str!("../../templates/messages.html"),
+                include_str!("../../../templates/messages.html"),
             ),
-            ("message.html", include_str!("../../templates/message.html")),
+            (
+                "message.html",
+                include_str!("../../../templates/message.html"),
+            ),
             (
                 "services.html",
-                include_str!("../../templates/services.html"),
+                include_str!("../../../templates/services.html"),
             ),
-            ("service.html", include_str!("../../templates/service.html")),
-            ("token.html", include_str!("../../templates/token.html")),
-            ("trust.html", include_str!("../../templates/trust.html")),
-            ("compose.html", include_str!("../../templates/compose.html")),
+            (
+                "service.html",
+                include_str!("../../../templates/service.html"),
+            ),
+            ("token.html", include_str!("../../../templates/token.html")),
+            ("trust.html", include_str!("../../../templates/trust.html")),
+            (
+                "compose.html",
+                include_str!("../../../templates/compose.html"),
+            ),
             (
                 "resources.html",
-                include_str!("../../templates/resources.html"),
+                include_str!("../../../templates/resources.html"),
             ),
-            ("error.html", include_str!("../../templates/error.html")),
+            ("error.html", include_str!("../../../templates/error.html")),
         ] {
             templates
                 .add_template(name, source)
@@ -117,7 +125,7 @@ pub fn routes() -> Router<Arc<App>> {
 
 /// The dashboard's URL path (`/admin`, below the base URL's own path).
 pub(crate) fn root(app: &App) -> String {
-    app.urls.admin_path()
+    app.urls().admin_path()
 }
 
 /// A signed-in administrator; the rejection sends anyone else to the sign-in page.
@@ -144,7 +152,7 @@ impl Admin {
 }
 
 fn session_key(app: &App) -> Vec<u8> {
-    let token = app.config.admin_token.as_deref().unwrap_or_default();
+    let token = app.config().admin_token.as_deref().unwrap_or_default();
     hmac_sha256_hex(token.as_bytes(), b"coar-notify dashboard session key").into_bytes()
 }
 
@@ -169,7 +177,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// The session the request's cookie proves, if any.
 fn session(app: &App, headers: &HeaderMap) -> Option<Admin> {
-    app.config.admin_token.as_ref()?;
+    app.config().admin_token.as_ref()?;
     let value = cookie(headers, SESSION_COOKIE)?;
     let mut parts = value.split('.');
     let (id, expires, signature) = (parts.next()?, parts.next()?, parts.next()?);
@@ -195,7 +203,7 @@ fn session(app: &App, headers: &HeaderMap) -> Option<Admin> {
 }
 
 fn cookie_header(app: &App, name: &str, value: &str, max_age: i64) -> String {
-    let secure = if app.config.base_url.starts_with("https:") {
+    let secure = if app.config().base_url.starts_with("https:") {
         "; Secure"
     } else {
         ""
@@ -210,7 +218,7 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
-        if app.config.admin_token.is_none() {
+        if app.config().admin_token.is_none() {
             return Err(disabled(app));
         }
         if let Some(admin) = session(app, &parts.headers) {
@@ -327,8 +335,8 @@ pub(crate) fn render(
 ) -> Response {
     if let Some(map) = context.as_object_mut() {
         map.insert("root".into(), json!(root(app)));
-        map.insert("server_name".into(), json!(app.config.name));
-        map.insert("base_url".into(), json!(app.config.base_url));
+        map.insert("server_name".into(), json!(app.config().name));
+        map.insert("base_url".into(), json!(app.config().base_url));
         map.insert("signed_in".into(), json!(admin.is_some()));
         if let Some(admin) = admin {
             map.insert("csrf".into(), json!(admin.csrf));
@@ -400,7 +408,7 @@ async fn stylesheet() -> Response {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/admin.css"),
+        include_str!("../../../static/admin.css"),
     )
         .into_response()
 }
@@ -411,7 +419,7 @@ async fn login_form(
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    if app.config.admin_token.is_none() {
+    if app.config().admin_token.is_none() {
         return disabled(&app);
     }
     if session(&app, &headers).is_some() {
@@ -464,14 +472,14 @@ async fn login(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(expected) = app.config.admin_token.clone() else {
+    let Some(expected) = app.config().admin_token.clone() else {
         return disabled(&app);
     };
     let from = crate::trust::client_addr(
         peer.ip(),
         &headers,
-        &app.config.trusted_proxies,
-        app.config.forwarded_header,
+        &app.config().trusted_proxies,
+        app.config().forwarded_header,
     );
     if let Err(wait) = app.sign_in_limit.take(&crate::limits::address_key(from)) {
         tracing::warn!(%from, "dashboard sign-in attempts throttled");

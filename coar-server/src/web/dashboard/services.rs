@@ -16,7 +16,7 @@ use super::{
     Admin, CheckedForm, Form, error_page, pages::pattern_options, problem_page, redirect, render,
     root,
 };
-use crate::App;
+use crate::web::App;
 
 fn service_row(s: &Service) -> Value {
     json!({
@@ -41,8 +41,8 @@ pub async fn list(
 ) -> Response {
     let result = async {
         Ok::<_, StoreError>((
-            app.store.services().await?,
-            app.store.unknown_senders().await?,
+            app.store().services().await?,
+            app.store().unknown_senders().await?,
         ))
     }
     .await;
@@ -108,7 +108,7 @@ pub async fn edit_form(
     let Ok(key) = key.parse::<i64>() else {
         return missing(&app, &admin);
     };
-    match app.store.service(key).await {
+    match app.store().service(key).await {
         Ok(Some(s)) => form_page(
             &app,
             &admin,
@@ -200,19 +200,19 @@ pub async fn update(
 
 async fn save(app: &App, admin: &Admin, key: Option<i64>, input: ServiceInput) -> Response {
     if let Some(k) = key {
-        match app.store.service(k).await {
+        match app.store().service(k).await {
             Ok(Some(_)) => {}
             Ok(None) => return missing(app, admin),
             Err(e) => return problem_page(app, admin, e.into()),
         }
     }
     let saved = match key {
-        Some(k) => app.store.update_service(k, &input).await,
-        None => app.store.add_service(&input).await,
+        Some(k) => app.store().update_service(k, &input).await,
+        None => app.store().add_service(&input).await,
     };
     match saved {
         Ok(s) => {
-            if let Err(e) = app.store.release_for(&s).await {
+            if let Err(e) = app.store().release_for(&s).await {
                 return problem_page(app, admin, e.into());
             }
             redirect(&format!("{}/services?done=saved", root(app)))
@@ -239,12 +239,12 @@ pub async fn set_enabled(
 ) -> Response {
     let enabled = form.get("enabled") == Some("on");
     let result = async {
-        let s = match app.store.set_service_enabled(key, enabled).await {
+        let s = match app.store().set_service_enabled(key, enabled).await {
             Ok(s) => s,
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        app.store.release_for(&s).await?;
+        app.store().release_for(&s).await?;
         Ok::<_, StoreError>(Some(s))
     }
     .await;
@@ -265,7 +265,7 @@ pub async fn delete(
     Path(key): Path<i64>,
     CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
-    match app.store.remove_service(key).await {
+    match app.store().remove_service(key).await {
         Ok(true) => redirect(&format!("{}/services?done=removed", root(&app))),
         Ok(false) => missing(&app, &admin),
         Err(e) => problem_page(&app, &admin, e.into()),
@@ -279,7 +279,7 @@ pub async fn rotate_token(
     Path(key): Path<i64>,
     CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
-    let current = match app.store.service(key).await {
+    let current = match app.store().service(key).await {
         Ok(Some(s)) => s,
         Ok(None) => return missing(&app, &admin),
         Err(e) => return problem_page(&app, &admin, e.into()),
@@ -299,7 +299,7 @@ pub async fn rotate_token(
         cidrs: current.cidrs.clone(),
         tokens: Some(vec![token.clone()]),
     };
-    match app.store.update_service(key, &input).await {
+    match app.store().update_service(key, &input).await {
         Ok(s) => render(
             &app,
             Some(&admin),
@@ -322,7 +322,7 @@ pub async fn trust(
     CheckedForm { admin, form }: CheckedForm,
 ) -> Response {
     let id = form.get("id").unwrap_or_default().to_owned();
-    let sender = match app.store.unknown_senders().await {
+    let sender = match app.store().unknown_senders().await {
         Ok(all) => all.into_iter().find(|u| u.id == id),
         Err(e) => return problem_page(&app, &admin, e.into()),
     };
@@ -369,8 +369,8 @@ pub async fn trust(
                 tokens: token.clone().map(|t| vec![t]),
             };
             let result = async {
-                let s = app.store.add_service(&input).await?;
-                app.store.release_for(&s).await.map(|_| s)
+                let s = app.store().add_service(&input).await?;
+                app.store().release_for(&s).await.map(|_| s)
             }
             .await;
             return match result {

@@ -13,10 +13,10 @@ use coar_store::{Direction, Filter, Record, State as QueueState};
 use serde_json::{Value, json};
 
 use super::{Admin, CheckedForm, chart, error_page, problem_page, redirect, render, root};
-use crate::{
+use crate::web::{
     App,
-    api::{ListQuery, filter_from, resource_view, summary},
     feed::absolute_uri,
+    paging::{ListQuery, filter_from},
     problem::Problem,
 };
 
@@ -37,7 +37,7 @@ fn title_of(slug: &str) -> String {
 
 /// A record as a row of the log, with the pattern's title.
 fn row(app: &App, r: &Record) -> Value {
-    let mut v = summary(app, r);
+    let mut v = crate::views::summary(app.urls(), r);
     v["title"] = json!(r.pattern.map_or("Unrecognised activity", |p| p.title()));
     v["received"] = json!(r.received_at.format("%Y-%m-%d %H:%M:%S").to_string());
     v
@@ -71,11 +71,11 @@ pub async fn overview(State(app): State<Arc<App>>, admin: Admin) -> Response {
 }
 
 async fn overview_context(app: &App) -> Result<Value, Problem> {
-    let stats = app.store.stats(&Filter::default()).await?;
+    let stats = app.store().stats(&Filter::default()).await?;
     let today = chrono::Utc::now().date_naive();
     let first = today - chrono::Days::new(29);
     let recent = app
-        .store
+        .store()
         .stats(&Filter {
             since: first.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
             ..Filter::default()
@@ -95,7 +95,7 @@ async fn overview_context(app: &App) -> Result<Value, Problem> {
         .collect();
     let mut queue = Vec::new();
     for direction in [Direction::Inbound, Direction::Outbound] {
-        for (state, n) in app.store.queue_depth(direction).await? {
+        for (state, n) in app.store().queue_depth(direction).await? {
             queue.push(json!({"direction": direction.as_str(), "state": state.as_str(), "n": n}));
         }
     }
@@ -103,17 +103,17 @@ async fn overview_context(app: &App) -> Result<Value, Problem> {
         state: Some(QueueState::Dead),
         ..Filter::default()
     };
-    let dead = app.store.list(&dead_filter, None, 10).await?;
-    let dead_count = app.store.count(&dead_filter).await?;
+    let dead = app.store().list(&dead_filter, None, 10).await?;
+    let dead_count = app.store().count(&dead_filter).await?;
     let failed_count = app
-        .store
+        .store()
         .count(&Filter {
             state: Some(QueueState::Failed),
             ..Filter::default()
         })
         .await?;
     let quarantined = app
-        .store
+        .store()
         .count(&Filter {
             state: Some(QueueState::Quarantined),
             ..Filter::default()
@@ -161,8 +161,8 @@ pub async fn messages(
             .iter()
             .find(|(k, _)| k == "after")
             .and_then(|(_, v)| v.parse::<i64>().ok());
-        let page = app.store.list(&filter, after, 50).await?;
-        let total = app.store.count(&filter).await?;
+        let page = app.store().list(&filter, after, 50).await?;
+        let total = app.store().count(&filter).await?;
         Ok::<_, Problem>((page, total))
     }
     .await;
@@ -254,11 +254,11 @@ pub async fn message(
 }
 
 async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Problem> {
-    let Some(record) = app.store.get(key).await? else {
+    let Some(record) = app.store().get(key).await? else {
         return Ok(None);
     };
-    let attempts = app.store.attempts(key).await?;
-    let thread = app.store.thread_of(&record).await?;
+    let attempts = app.store().attempts(key).await?;
+    let thread = app.store().thread_of(&record).await?;
     let text = String::from_utf8_lossy(&record.body).into_owned();
     let parsed: Option<Value> = serde_json::from_slice(&record.body).ok();
     let pretty = parsed
@@ -270,9 +270,9 @@ async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Prob
     } else {
         // A peer's JSON-LD, expanded on the parsing pool like every other.
         let (a, json) = (app.clone(), text.clone());
-        app.parsers
+        app.parsers()
             .run(move || {
-                a.receiver
+                a.receiver()
                     .contexts()
                     .to_dataset(&json)
                     .map_err(|e| e.to_string())
@@ -309,7 +309,7 @@ async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Prob
     resources.dedup();
     let in_reply_to = match &record.in_reply_to {
         Some(id) => app
-            .store
+            .store()
             .find_by_notification_id(id)
             .await?
             .first()
@@ -347,13 +347,13 @@ async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Prob
         replies.push(json!({"slug": announce.slug(), "title": announce.title()}));
     }
     let service = match record.service {
-        Some(k) => app.store.service(k).await?,
+        Some(k) => app.store().service(k).await?,
         None => None,
     };
     let unknown_sender = record.state == QueueState::Quarantined
         && service.is_none()
         && match &record.origin_id {
-            Some(id) => app.store.service_by_id(id).await?.is_none(),
+            Some(id) => app.store().service_by_id(id).await?.is_none(),
             None => false,
         };
     let summary_text = notification
@@ -396,7 +396,7 @@ pub async fn replay(
     CheckedForm { admin, .. }: CheckedForm,
 ) -> Response {
     let at = format!("{}/messages/{key}", root(&app));
-    match app.store.replay(key).await {
+    match app.store().replay(key).await {
         Ok(true) => redirect(&format!("{at}?done=replayed")),
         Ok(false) => redirect(&format!("{at}?problem=not-replayable")),
         Err(e) => problem_page(&app, &admin, e.into()),
@@ -411,7 +411,7 @@ pub async fn release(
 ) -> Response {
     let at = format!("{}/messages/{key}", root(&app));
     use coar_store::NotReleased;
-    match app.store.release_one(key).await {
+    match app.store().release_one(key).await {
         Ok(Ok(())) => redirect(&format!("{at}?done=released")),
         Ok(Err(NotReleased::NotQuarantined)) => redirect(&format!("{at}?problem=not-quarantined")),
         Ok(Err(NotReleased::NoService)) => redirect(&format!("{at}?problem=no-service")),
@@ -439,7 +439,9 @@ pub async fn resources(
         );
     }
     let view = match absolute_uri("uri", uri) {
-        Ok(uri) => resource_view(&app, &uri).await,
+        Ok(uri) => crate::views::resource_view(&app, &uri)
+            .await
+            .map_err(Problem::from),
         Err(p) => Err(p),
     };
     match view {

@@ -1,0 +1,71 @@
+//! The outbox: notifications this service composes (admin API, dashboard), completed with
+//! coar-model's defaults and this server's identity, their target's inbox found by LDN
+//! discovery when not given, and queued for the workers to deliver.
+
+use coar_model::{CompleteError, Notification, Report};
+use coar_store::{Inserted, NewNotification, StoreError};
+use serde_json::{Value, json};
+
+use crate::Core;
+
+/// Why a composed notification cannot be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// Not an object, or an unknown `pattern`.
+    #[error(transparent)]
+    Complete(#[from] CompleteError),
+    /// `target.inbox` is not given and discovery from `target.id` failed.
+    #[error("target.inbox is not given and discovery from {target} failed: {error}")]
+    NoInbox {
+        /// The target's id.
+        target: String,
+        /// Why discovery failed.
+        error: coar_client::ClientError,
+    },
+    /// The completed document is not a notification.
+    #[error("{0}")]
+    NotANotification(String),
+}
+
+impl Core {
+    /// Completes a notification to send ([`coar_model::complete_outbound`] with
+    /// [`Core::identity`]); a target given by its id alone gets the inbox it advertises.
+    /// Returns it parsed, with its validation report: the caller decides what an invalid one
+    /// means (a 422 for the API, inline problems for the dashboard).
+    pub async fn prepare_outbound(
+        &self,
+        mut doc: Value,
+    ) -> Result<(Notification, Report), OutboxError> {
+        coar_model::complete_outbound(&mut doc, &self.identity())?;
+        let target_id = doc
+            .get("target")
+            .and_then(|t| t.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let (Some(id), Some(target)) = (
+            target_id,
+            doc.get_mut("target").and_then(Value::as_object_mut),
+        ) && !target.contains_key("inbox")
+        {
+            let inbox = self
+                .client()
+                .discover(&id)
+                .await
+                .map_err(|error| OutboxError::NoInbox { target: id, error })?;
+            target.insert("inbox".into(), json!(inbox.as_str()));
+        }
+        let n = Notification::from_value(doc)
+            .map_err(|e| OutboxError::NotANotification(e.to_string()))?;
+        let report = n.validate();
+        Ok((n, report))
+    }
+
+    /// Stores a notification in the outbox, where the workers deliver it. A repeat of one
+    /// queued before (same id, same body) is recognised.
+    pub async fn queue_outbound(&self, n: &Notification) -> Result<Inserted, StoreError> {
+        let body = n.to_json_string().into_bytes();
+        self.store()
+            .insert(NewNotification::outbound(n, &body))
+            .await
+    }
+}

@@ -1,0 +1,289 @@
+//! The LDN inbox: POST to receive, GET to list and to read, OPTIONS to describe.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{ConnectInfo, Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use coar_ldn::{ACCEPT_POST, BodyFormat, Listing, RdfFormat, body_format, negotiate};
+use coar_store::{Direction, Filter};
+
+use crate::{
+    Peer,
+    config::TrustPolicy,
+    trust,
+    web::{App, problem::Problem},
+};
+
+/// The Link headers every inbox response carries: the inbox and its constraints.
+pub(crate) fn inbox_links(app: &App, headers: &mut HeaderMap) {
+    for value in [
+        coar_ldn::inbox_link_header(&app.inbox_url()),
+        coar_ldn::link::constrained_by_link_header(&app.urls().constraints()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.append(header::LINK, v);
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `POST /inbox`: [`Core::screen`](crate::Core::screen) before the body is read, then
+/// [`Core::admit_screened`](crate::Core::admit_screened); 201 with `Location` once stored.
+pub async fn post(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let config = app.config();
+    let peer = Peer {
+        addr: trust::client_addr(
+            peer.ip(),
+            &headers,
+            &config.trusted_proxies,
+            config.forwarded_header,
+        ),
+        bearer_token: header_str(&headers, header::AUTHORIZATION)
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::to_owned),
+    };
+    let declared =
+        header_str(&headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
+    let screened = app.screen(header_str(&headers, header::CONTENT_TYPE), peer, declared)?;
+    let bytes: Bytes = axum::body::to_bytes(body, config.max_body)
+        .await
+        .map_err(|_| app.refused(None, app.too_large()))?;
+    let receipt = app.core().admit_screened(screened, bytes).await?;
+    let mut response =
+        (StatusCode::CREATED, [(header::LOCATION, receipt.location)]).into_response();
+    inbox_links(&app, response.headers_mut());
+    Ok(response)
+}
+
+/// Items on a page of `GET /inbox` when no `limit` is given.
+const DEFAULT_PAGE: u64 = 100;
+
+fn authorize_read(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+    if app.config().inbox_public {
+        return Ok(());
+    }
+    crate::web::auth::require_admin(app, headers)
+}
+
+/// `GET /inbox` (and `HEAD`): the listing, newest first, paged.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    page: crate::web::paging::Page,
+    uri: axum::http::Uri,
+) -> Result<Response, Problem> {
+    authorize_read(&app, &headers)?;
+    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
+        .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
+    let (after, limit) = (page.after, page.limit_or(DEFAULT_PAGE));
+    let filter = Filter {
+        direction: Some(Direction::Inbound),
+        attributed_only: app.publishes_attributed_only(),
+        ..Filter::default()
+    };
+    let items = app.store().list(&filter, after, limit).await?;
+    let inbox = app.inbox_url();
+    let requested = match uri.query() {
+        Some(q) => format!("{inbox}?{q}"),
+        None => inbox.clone(),
+    };
+    let limit_param = if page.limit.is_some() {
+        format!("&limit={limit}")
+    } else {
+        String::new()
+    };
+    let listing = Listing {
+        id: requested,
+        contains: items
+            .items
+            .iter()
+            .map(|r| app.notification_url(r.key))
+            .collect(),
+        constrained_by: Some(app.urls().constraints()),
+        first: Some(inbox.clone()),
+        next: items
+            .next
+            .map(|n| format!("{inbox}?after={n}{limit_param}")),
+        prev: None,
+    };
+    let body = listing.serialize(format).map_err(Problem::internal)?;
+    let mut response = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    for link in listing.link_headers() {
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            response.headers_mut().append(header::LINK, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&coar_ldn::inbox_link_header(&inbox)) {
+        response.headers_mut().append(header::LINK, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    Ok(response)
+}
+
+/// `GET /inbox/{key}` (and `HEAD`): one notification, as received or in another RDF syntax.
+pub async fn read(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    authorize_read(&app, &headers)?;
+    let not_found = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "no such notification in this inbox",
+        )
+    };
+    let key: i64 = key.parse().map_err(|_| not_found())?;
+    let record = app
+        .store()
+        .get(key)
+        .await?
+        .filter(|r| r.direction == Direction::Inbound)
+        // What no registered service vouches for is not published here either (a forger
+        // would get a URL on this inbox for its "review by X"), except to the admin.
+        .filter(|r| {
+            r.service.is_some()
+                || !app.publishes_attributed_only()
+                || crate::web::auth::require_admin(&app, &headers).is_ok()
+        })
+        .ok_or_else(not_found)?;
+    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
+        .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
+    let stored_format = body_format(&record.media_type);
+    let body = match (format, stored_format) {
+        (RdfFormat::JsonLd, Some(BodyFormat::JsonLd)) => record.body.clone(),
+        _ => {
+            // It was read when it arrived: failing now is our bug, not the client's.
+            let received = app
+                .core()
+                .receive_body(&record.media_type, record.body.clone())
+                .await
+                .map_err(Problem::from)
+                .map_err(|p| match p.status.is_client_error() {
+                    true => Problem::internal(p.detail),
+                    false => p,
+                })?;
+            match format {
+                RdfFormat::JsonLd => received.json.to_string().into_bytes(),
+                other => received
+                    .dataset
+                    .serialize(other)
+                    .map_err(Problem::internal)?
+                    .into_bytes(),
+            }
+        }
+    };
+    Ok(negotiated(&app, format, body))
+}
+
+/// A negotiated RDF document: its media type, `Vary: Accept` and the inbox's links.
+fn negotiated(app: &App, format: RdfFormat, body: impl Into<Body>) -> Response {
+    let mut response =
+        ([(header::CONTENT_TYPE, format.content_type())], body.into()).into_response();
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    inbox_links(app, response.headers_mut());
+    response
+}
+
+/// `OPTIONS /inbox`.
+pub async fn options(State(app): State<Arc<App>>) -> Response {
+    let mut response = (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ALLOW, "GET, HEAD, OPTIONS, POST"),
+            (header::HeaderName::from_static("accept-post"), ACCEPT_POST),
+        ],
+    )
+        .into_response();
+    inbox_links(&app, response.headers_mut());
+    response
+}
+
+/// `GET /constraints`: what this inbox accepts, for people and for `ldp:constrainedBy`.
+pub async fn constraints(State(app): State<Arc<App>>) -> Response {
+    let mut rows = String::new();
+    for p in coar_model::Pattern::ALL.iter().filter(|p| !p.is_legacy()) {
+        rows.push_str(&format!(
+            "<li>{} (<code>{}</code>)</li>\n",
+            p.title(),
+            p.slug()
+        ));
+    }
+    let policy = match app.config().trust {
+        TrustPolicy::Accept => {
+            "Notifications from unregistered senders are accepted and processed."
+        }
+        TrustPolicy::Quarantine => {
+            "Notifications from unregistered senders are stored but not processed until the sender is trusted."
+        }
+        TrustPolicy::Reject => {
+            "Only registered services may send notifications; others are refused with 403."
+        }
+    };
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Inbox constraints</title></head><body>\n\
+<h1>What this inbox accepts</h1>\n<p>COAR Notify 1.0.1 notifications as JSON-LD (<code>{ACCEPT_POST}</code>), at most {} bytes, \
+validated against the specification; every problem is reported with a JSON pointer. Activities that are valid JSON-LD but no \
+COAR Notify pattern are {}. Remote JSON-LD contexts other than ActivityStreams 2.0 and COAR Notify are refused.</p>\n\
+<p>{policy}</p>\n<h2>Patterns</h2>\n<ul>\n{rows}</ul>\n</body></html>\n",
+        app.config().max_body,
+        if app.config().accept_unrecognised {
+            "stored and listed"
+        } else {
+            "refused"
+        },
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// `GET /`: the service description (JSON-LD with an inline context, or Turtle, N-Triples,
+/// N-Quads), naming its inbox; the inbox is also in a `Link` header, so that a sender that
+/// knows only this server's URL discovers it.
+pub async fn service(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
+        .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
+    let doc = serde_json::json!({
+        "@context": {
+            "as": "https://www.w3.org/ns/activitystreams#",
+            "ldp": "http://www.w3.org/ns/ldp#",
+            "inbox": {"@id": "ldp:inbox", "@type": "@id"},
+            "constrainedBy": {"@id": "ldp:constrainedBy", "@type": "@id"},
+            "name": "as:name",
+            "feed": "http://www.w3.org/ns/hydra/core#template",
+        },
+                "@id": app.urls().service(),
+        "@type": "as:Service",
+        "name": "COAR Notify inbox (coar-notify-rs)",
+        "inbox": app.inbox_url(),
+                "constrainedBy": app.urls().constraints(),
+        "feed": format!("{}{}", app.urls().feed(), crate::web::feed::TEMPLATE),
+    });
+    let body = match format {
+        RdfFormat::JsonLd => doc.to_string(),
+        other => app
+            .receiver()
+            .contexts()
+            .to_dataset(&doc.to_string())
+            .map_err(Problem::internal)?
+            .serialize(other)
+            .map_err(Problem::internal)?,
+    };
+    Ok(negotiated(&app, format, body))
+}
