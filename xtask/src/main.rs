@@ -121,6 +121,7 @@ fn ci() -> Result<()> {
         ],
         &[],
     )?;
+    layering(&root)?;
     let postgres =
         env::var("COAR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     let mysql = env::var("COAR_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.to_owned());
@@ -164,6 +165,64 @@ fn ci() -> Result<()> {
     // One closing line for the whole run, whatever the last test binary printed.
     println!("{} passed, {} failed", totals.passed, totals.failed);
     Ok(())
+}
+
+/// The engine stands without HTTP: coar-server without its default features compiles no
+/// axum, minijinja or clap, and hyper only as reqwest's client; its library tests and the
+/// `embedded` example (built and run as a test) pass that way.
+fn layering(root: &Path) -> Result<()> {
+    let args = [
+        "tree",
+        "-p",
+        "coar-server",
+        "--no-default-features",
+        "-e",
+        "normal,features",
+        "--prefix",
+        "none",
+    ];
+    println!("$ cargo {}", args.join(" "));
+    let out = Command::new("cargo")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .context("cannot run cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let forbidden: Vec<&str> = tree
+        .lines()
+        .filter(|l| {
+            ["axum ", "minijinja ", "clap ", "hyper feature \"server\""]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    if !forbidden.is_empty() {
+        bail!(
+            "the engine (coar-server --no-default-features) pulls in an HTTP server or CLI crate: {}",
+            forbidden.join("; ")
+        );
+    }
+    println!("engine without HTTP: no axum, minijinja, clap or hyper server");
+    step(
+        root,
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "coar-server",
+            "--no-default-features",
+            "--lib",
+            "--example",
+            "embedded",
+        ],
+        &[],
+    )
 }
 
 /// Tests counted over every `test result:` line cargo printed.
