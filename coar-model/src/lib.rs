@@ -68,6 +68,7 @@ mod node;
 mod notification;
 mod pattern;
 mod reply;
+mod thread;
 mod validate;
 pub mod vocab;
 
@@ -83,5 +84,6 @@ pub use notification::{
 };
 pub use pattern::{Category, Pattern};
 pub use reply::{Acknowledgement, CompleteError, complete_outbound, derived_reply_id};
+pub use thread::ThreadStatus;
 pub use validate::{MAX_URI_LEN, Problem, Report, Severity, is_http_uri, is_uri, pointer_token};
 pub use vocab::SpecVersion;

@@ -171,8 +171,8 @@ pub(crate) fn validate(activity: &Activity, pattern: Option<Pattern>) -> Report 
     v.json_ld_context(activity);
     v.id(root);
     v.activity_type(root, pattern);
-    v.service(root, "origin");
-    v.service(root, "target");
+    v.service(root, Party::Origin);
+    v.service(root, Party::Target);
     v.object(root);
     v.actor(root);
     v.optional_uri(root, "", "inReplyTo", "inReplyTo.uri");
@@ -443,17 +443,22 @@ impl Validator {
         }
     }
 
-    fn service(&mut self, root: Node<'_>, key: &'static str) {
+    fn service(&mut self, root: Node<'_>, party: Party) {
+        let key = party.key();
         let base = format!("/{key}");
         let node = match root.get(key) {
             None => {
-                self.error(rule(key, "required"), base, format!("{key} is required"));
+                self.error(
+                    rule(party, ServiceRule::Required),
+                    base,
+                    format!("{key} is required"),
+                );
                 return;
             }
             Some(Value::Object(m)) => Node::new(m),
             Some(other) => {
                 self.error(
-                    rule(key, "required"),
+                    rule(party, ServiceRule::Required),
                     base,
                     format!(
                         "{key} must be an object with id, type and inbox, found {}",
@@ -467,22 +472,23 @@ impl Validator {
             node,
             &base,
             key,
-            rule(key, "id.required"),
-            rule(key, "id.http-uri"),
+            rule(party, ServiceRule::IdRequired),
+            rule(party, ServiceRule::IdHttpUri),
             true,
         );
         if self.v1()
-            && let Some(types) = self.types_shape(node, &base, key, rule(key, "type.required"))
+            && let Some(types) =
+                self.types_shape(node, &base, key, rule(party, ServiceRule::TypeRequired))
             && !types.iter().any(|t| t == "Service" || t == "as:Service")
         {
             self.warning(
-                rule(key, "type.service"),
+                rule(party, ServiceRule::TypeService),
                 format!("{base}/type"),
                 format!("{key}'s type should include Service"),
             );
         }
         match node.get("inbox") {
-            None if key == "target" => self.error(
+            None if party == Party::Target => self.error(
                 "target.inbox.required",
                 format!("{base}/inbox"),
                 "target must have an inbox",
@@ -493,7 +499,13 @@ impl Validator {
                 "origin should have an inbox, so that replies can be sent",
             ),
             Some(_) => {
-                self.uri_value(node, &base, "inbox", rule(key, "inbox.http-uri"), true);
+                self.uri_value(
+                    node,
+                    &base,
+                    "inbox",
+                    rule(party, ServiceRule::InboxHttpUri),
+                    true,
+                );
             }
         }
     }
@@ -865,23 +877,53 @@ impl Validator {
     }
 }
 
-/// The rule id `"{service}.{suffix}"` for origin and target, as static strings.
-fn rule(service: &str, suffix: &str) -> &'static str {
+/// Which service of a notification a rule is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Party {
+    Origin,
+    Target,
+}
+
+impl Party {
+    fn key(self) -> &'static str {
+        match self {
+            Party::Origin => "origin",
+            Party::Target => "target",
+        }
+    }
+}
+
+/// The rules every service object (origin, target) is checked against.
+#[derive(Debug, Clone, Copy)]
+enum ServiceRule {
+    Required,
+    IdRequired,
+    IdHttpUri,
+    TypeRequired,
+    TypeService,
+    InboxHttpUri,
+}
+
+/// The rule id `"{party}.{rule}"`, as a static string. The match is exhaustive: a new
+/// party or rule without its id does not compile.
+fn rule(party: Party, rule: ServiceRule) -> &'static str {
     macro_rules! table {
-        ($($s:literal),*) => {
-            match (service, suffix) {
-                $(("origin", $s) => concat!("origin.", $s), ("target", $s) => concat!("target.", $s),)*
-                _ => "service",
+        ($($r:ident => $s:literal),* $(,)?) => {
+            match (party, rule) {
+                $(
+                    (Party::Origin, ServiceRule::$r) => concat!("origin.", $s),
+                    (Party::Target, ServiceRule::$r) => concat!("target.", $s),
+                )*
             }
         };
     }
     table!(
-        "required",
-        "id.required",
-        "id.http-uri",
-        "type.required",
-        "type.service",
-        "inbox.http-uri"
+        Required => "required",
+        IdRequired => "id.required",
+        IdHttpUri => "id.http-uri",
+        TypeRequired => "type.required",
+        TypeService => "type.service",
+        InboxHttpUri => "inbox.http-uri",
     )
 }
 

@@ -1,5 +1,5 @@
 //! Admission: the one gate every received notification goes through, whatever framework
-//! carried it. Bytes and the sender's evidence in; a [`Receipt`] (durably stored) or a
+//! carried it. Bytes and the sender's evidence in; a [`Admitted`] (durably stored) or a
 //! [`Rejection`] (nothing stored) out.
 //!
 //! In order: the media type and the address's rate ([`Core::screen`], before the body is
@@ -41,7 +41,7 @@ impl Peer {
 
 /// A notification admitted: committed to the store before this is returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
+pub struct Admitted {
     /// Its key in the store.
     pub key: i64,
     /// Its URL (`Location` of the 201).
@@ -163,7 +163,7 @@ impl Core {
         media_type: Option<&str>,
         body: Bytes,
         peer: Peer,
-    ) -> Result<Receipt, Rejection> {
+    ) -> Result<Admitted, Rejection> {
         let screened = self.screen(media_type, peer, Some(body.len()))?;
         self.admit_screened(screened, body).await
     }
@@ -226,7 +226,7 @@ impl Core {
         self: &Arc<Self>,
         screened: Screened,
         body: Bytes,
-    ) -> Result<Receipt, Rejection> {
+    ) -> Result<Admitted, Rejection> {
         let Screened { media_type, peer } = screened;
         if body.len() > self.config().max_body {
             return Err(self.refused(None, self.too_large()));
@@ -257,7 +257,7 @@ impl Core {
         media_type: Option<String>,
         body: Bytes,
         peer: Peer,
-    ) -> Result<(Receipt, &'static str), Rejection> {
+    ) -> Result<(Admitted, &'static str), Rejection> {
         let report = notification.validate();
         let recognised = notification.pattern().is_some();
         if (recognised && !report.is_valid()) || (!recognised && !self.config().accept_unrecognised)
@@ -332,7 +332,7 @@ impl Core {
             }
         }
         let key = inserted.record().key;
-        let receipt = Receipt {
+        let receipt = Admitted {
             key,
             location: self.notification_url(key),
             pattern,

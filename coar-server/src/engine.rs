@@ -37,7 +37,7 @@ impl Core {
     /// Opens the store (migrating it) and builds the engine, with `pipeline` run on each
     /// inbound notification.
     pub async fn open(config: Config, pipeline: Pipeline) -> Result<Core, OpenError> {
-        let mut store_config = coar_store::Config::new(config.database_url.clone());
+        let mut store_config = coar_store::StoreConfig::new(config.database_url.clone());
         store_config.lease = config.lease;
         store_config.policy = coar_store::QueuePolicy {
             max_attempts: config.max_attempts,

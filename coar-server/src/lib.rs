@@ -3,7 +3,7 @@
 //!
 //! The engine knows no HTTP framework: [`Core`] holds the store, the clients, the LDN
 //! receiver, the pipeline and the URLs; [`Core::admit`] takes a body and the sender's
-//! evidence ([`Peer`]) and answers a [`Receipt`] once the notification is durably stored, or
+//! evidence ([`Peer`]) and answers a [`Admitted`] once the notification is durably stored, or
 //! a [`Rejection`]; [`worker`] claims queued notifications and runs the [`pipeline`] of
 //! [`pipeline::Handler`]s on them, or delivers outbound ones. An application embeds it as the
 //! reference Python library's `receive()` with a service binding, made durable
@@ -35,7 +35,7 @@ pub mod views;
 pub mod web;
 pub mod worker;
 
-pub use admission::{Peer, Receipt, Rejection};
+pub use admission::{Admitted, Peer, Rejection};
 pub use config::{Config, ConfigError, TrustPolicy};
 pub use engine::{BodyError, Core, OpenError, contexts};
 #[cfg(feature = "http")]

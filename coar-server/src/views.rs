@@ -35,8 +35,8 @@ pub struct ServiceView {
     pub has_tokens: bool,
 }
 
-impl From<&coar_store::Service> for ServiceView {
-    fn from(s: &coar_store::Service) -> ServiceView {
+impl From<&coar_store::RegisteredService> for ServiceView {
+    fn from(s: &coar_store::RegisteredService) -> ServiceView {
         ServiceView {
             key: s.key,
             name: s.name.clone(),

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use coar_model::Notification;
-use coar_store::{Config, NewNotification, Store};
+use coar_store::{NewNotification, Store, StoreConfig};
 
 fn notification(template: &serde_json::Value, n: usize) -> (Vec<u8>, Notification) {
     let mut doc = template.clone();
@@ -27,7 +27,7 @@ async fn main() {
             .unwrap();
     let dir = std::env::temp_dir().join(format!("coar-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open_with(Config::new(format!(
+    let store = Store::open_with(StoreConfig::new(format!(
         "sqlite://{}?mode=rwc",
         dir.join("bench.db").display()
     )))

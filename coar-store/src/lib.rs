@@ -49,8 +49,8 @@ pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, St
 pub use notifications::{Inserted, NewNotification};
 pub use queue::{Claim, Delivery, Failure};
 pub use services::{
-    Attribution, Claims, Evidence, NotReleased, Released, Service, ServiceInput, Sighting,
-    UnknownSender, Untrusted,
+    Attribution, Claims, Evidence, NotReleased, RegisteredService, Released, ServiceInput,
+    Sighting, UnknownSender, Untrusted,
 };
 pub use threads::{Thread, ThreadStatus};
 
@@ -110,7 +110,7 @@ pub enum Backend {
 
 /// How to open a store.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct StoreConfig {
     /// `sqlite://path.db`, `postgres://…` or `mysql://…`.
     pub url: String,
     /// Retry behaviour of the queue.
@@ -127,10 +127,10 @@ pub struct Config {
     pub service_cache_ttl: Duration,
 }
 
-impl Config {
+impl StoreConfig {
     /// Defaults for a URL.
-    pub fn new(url: impl Into<String>) -> Config {
-        Config {
+    pub fn new(url: impl Into<String>) -> StoreConfig {
+        StoreConfig {
             url: url.into(),
             policy: QueuePolicy::default(),
             lease: Duration::from_secs(300),
@@ -163,11 +163,11 @@ pub struct Store {
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates, with default settings.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        Store::open_with(Config::new(url)).await
+        Store::open_with(StoreConfig::new(url)).await
     }
 
     /// Opens with explicit settings.
-    pub async fn open_with(config: Config) -> Result<Store, StoreError> {
+    pub async fn open_with(config: StoreConfig) -> Result<Store, StoreError> {
         let backend = if config.url.starts_with("sqlite:") {
             Backend::Sqlite
         } else if config.url.starts_with("postgres://") || config.url.starts_with("postgresql://") {

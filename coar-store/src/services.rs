@@ -23,7 +23,7 @@ use crate::{
 /// A registered service, as read back. Not serializable: what is shown of it is a view's
 /// choice (its token hashes must never be).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Service {
+pub struct RegisteredService {
     /// The registry's key.
     pub key: i64,
     /// A display name.
@@ -91,7 +91,7 @@ pub enum Untrusted {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attribution {
     /// The registered service it names as origin vouches for it.
-    Service(Service),
+    Service(RegisteredService),
     /// It names no `origin.id`.
     NoOrigin,
     /// No service is registered under its `origin.id`.
@@ -102,7 +102,7 @@ pub enum Attribution {
 
 impl Attribution {
     /// The service, when one vouches.
-    pub fn service(self) -> Option<Service> {
+    pub fn service(self) -> Option<RegisteredService> {
         match self {
             Attribution::Service(s) => Some(s),
             _ => None,
@@ -110,7 +110,7 @@ impl Attribution {
     }
 }
 
-impl Service {
+impl RegisteredService {
     /// Whether `token` is one of the service's tokens (compared by hash, in constant time).
     pub fn token_matches(&self, token: &str) -> bool {
         self.token_hash_matches(&sha256_hex(token.as_bytes()))
@@ -212,15 +212,15 @@ fn parse_list(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
-impl From<service::Model> for Service {
-    fn from(m: service::Model) -> Service {
+impl From<service::Model> for RegisteredService {
+    fn from(m: service::Model) -> RegisteredService {
         let patterns = |s: &str| {
             parse_list(s)
                 .iter()
                 .filter_map(|p| Pattern::from_slug(p))
                 .collect()
         };
-        Service {
+        RegisteredService {
             key: m.id,
             name: m.name,
             id: m.service_uri,
@@ -346,8 +346,8 @@ type EvidenceRow = (
 /// One group of the quarantine: origin, claimed inbox, address, count, latest key.
 type SightingRow = (String, Option<String>, Option<String>, i64, i64);
 
-impl Service {
-    /// [`Service::vouches_for`] on a stored row's claims and evidence.
+impl RegisteredService {
+    /// [`RegisteredService::vouches_for`] on a stored row's claims and evidence.
     fn vouches_for_row(&self, row: &EvidenceRow) -> Result<(), Untrusted> {
         let (_, inbox, pattern, addr, bearer) = row;
         let claims = Claims {
@@ -411,7 +411,7 @@ pub(crate) struct ServiceCache {
 #[derive(Debug, Default)]
 struct CacheInner {
     generation: u64,
-    entries: HashMap<String, (Instant, Option<Service>)>,
+    entries: HashMap<String, (Instant, Option<RegisteredService>)>,
 }
 
 /// The most ids remembered (unknown senders included); past it, expired entries go, and
@@ -431,7 +431,7 @@ impl ServiceCache {
     }
 
     /// A fresh entry, or the generation to store a looked-up one under.
-    fn get(&self, hash: &str) -> Result<Option<Service>, u64> {
+    fn get(&self, hash: &str) -> Result<Option<RegisteredService>, u64> {
         let inner = self.lock();
         match inner.entries.get(hash) {
             Some((at, service)) if at.elapsed() < self.ttl => Ok(service.clone()),
@@ -439,7 +439,7 @@ impl ServiceCache {
         }
     }
 
-    fn put(&self, hash: String, service: Option<Service>, generation: u64) {
+    fn put(&self, hash: String, service: Option<RegisteredService>, generation: u64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -467,7 +467,7 @@ impl ServiceCache {
 
 impl Store {
     /// Registers a service. Its id must not be registered already.
-    pub async fn add_service(&self, input: &ServiceInput) -> Result<Service, StoreError> {
+    pub async fn add_service(&self, input: &ServiceInput) -> Result<RegisteredService, StoreError> {
         input.check()?;
         let now = to_micros(Utc::now());
         let model = service::ActiveModel {
@@ -487,7 +487,7 @@ impl Store {
         let added = model
             .insert(&self.db)
             .await
-            .map(Service::from)
+            .map(RegisteredService::from)
             .map_err(|e| already_registered(e, &input.id));
         self.services.clear();
         added
@@ -498,7 +498,7 @@ impl Store {
         &self,
         key: i64,
         input: &ServiceInput,
-    ) -> Result<Service, StoreError> {
+    ) -> Result<RegisteredService, StoreError> {
         input.check()?;
         let current = service::Entity::find_by_id(key)
             .one(&self.db)
@@ -520,7 +520,7 @@ impl Store {
         let updated = model
             .update(&self.db)
             .await
-            .map(Service::from)
+            .map(RegisteredService::from)
             .map_err(|e| already_registered(e, &input.id));
         self.services.clear();
         updated
@@ -531,7 +531,7 @@ impl Store {
         &self,
         key: i64,
         enabled: bool,
-    ) -> Result<Service, StoreError> {
+    ) -> Result<RegisteredService, StoreError> {
         let current = service::Entity::find_by_id(key)
             .one(&self.db)
             .await?
@@ -552,17 +552,17 @@ impl Store {
     }
 
     /// One service by key.
-    pub async fn service(&self, key: i64) -> Result<Option<Service>, StoreError> {
+    pub async fn service(&self, key: i64) -> Result<Option<RegisteredService>, StoreError> {
         Ok(service::Entity::find_by_id(key)
             .one(&self.db)
             .await?
-            .map(Service::from))
+            .map(RegisteredService::from))
     }
 
     /// The service registered under this id URI. Answered from memory for up to
-    /// [`Config::service_cache_ttl`](crate::Config::service_cache_ttl) (unknown ids too),
+    /// [`StoreConfig::service_cache_ttl`](crate::StoreConfig::service_cache_ttl) (unknown ids too),
     /// since the inbox asks on every request.
-    pub async fn service_by_id(&self, id: &str) -> Result<Option<Service>, StoreError> {
+    pub async fn service_by_id(&self, id: &str) -> Result<Option<RegisteredService>, StoreError> {
         let hash = sha256_hex(id.as_bytes());
         let generation = match self.services.get(&hash) {
             Ok(cached) => return Ok(cached),
@@ -572,13 +572,13 @@ impl Store {
             .filter(service::Column::ServiceUriHash.eq(hash.clone()))
             .one(&self.db)
             .await?
-            .map(Service::from);
+            .map(RegisteredService::from);
         self.services.put(hash, service.clone(), generation);
         Ok(service)
     }
 
     /// The enabled service `n` comes from: the one registered under its `origin.id`, if it
-    /// vouches for `n` ([`Service::vouches_for`]) on the sender's `evidence`. `Ok(None)`
+    /// vouches for `n` ([`RegisteredService::vouches_for`]) on the sender's `evidence`. `Ok(None)`
     /// means the sender is untrusted: no origin, no service under it, or one that does not
     /// vouch (the caller may log the [`Attribution`]). The same rule, on the same evidence
     /// (stored with the notification), decides again when quarantine is released.
@@ -657,10 +657,10 @@ impl Store {
     }
 
     /// Releases the quarantined notifications that name `service` as origin and that it
-    /// vouches for ([`Service::vouches_for`], on the evidence each recorded at receipt):
+    /// vouches for ([`RegisteredService::vouches_for`], on the evidence each recorded at receipt):
     /// they are queued, attributed to it, in one transaction. The others stay quarantined.
     /// Call it whenever a service is registered, enabled or changed.
-    pub async fn release_for(&self, service: &Service) -> Result<Released, StoreError> {
+    pub async fn release_for(&self, service: &RegisteredService) -> Result<Released, StoreError> {
         use notification::Column as C;
         let mut outcome = Released::default();
         if !service.enabled {
@@ -758,14 +758,14 @@ impl Store {
     }
 
     /// Every service, by name.
-    pub async fn services(&self) -> Result<Vec<Service>, StoreError> {
+    pub async fn services(&self) -> Result<Vec<RegisteredService>, StoreError> {
         Ok(service::Entity::find()
             .order_by_asc(service::Column::Name)
             .order_by_asc(service::Column::Id)
             .all(&self.db)
             .await?
             .into_iter()
-            .map(Service::from)
+            .map(RegisteredService::from)
             .collect())
     }
 }

@@ -1,69 +1,11 @@
-//! Request threads: an Offer and every reply to it, with the status they add up to.
+//! Request threads: an Offer and every reply to it, with the status they add up to
+//! ([`ThreadStatus`], whose rules are coar-model's).
 
 use coar_model::Pattern;
+pub use coar_model::ThreadStatus;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde::Serialize;
 
 use crate::{Direction, Record, Store, StoreError, entity::notification, notifications::linked};
-
-/// Where a request stands, derived from the replies received so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThreadStatus {
-    /// Sent, no answer yet.
-    Requested,
-    /// The service intends to act, which may change.
-    TentativelyAccepted,
-    /// The service intends to act.
-    Accepted,
-    /// The service does not intend to act now.
-    TentativelyRejected,
-    /// The service will not act.
-    Rejected,
-    /// The request was withdrawn.
-    Undone,
-    /// The result (review, endorsement, relationship, service result) was announced.
-    Announced,
-}
-
-impl ThreadStatus {
-    /// The status after `reply` (a pattern answering the Offer).
-    pub fn after(self, reply: Pattern) -> ThreadStatus {
-        match reply {
-            Pattern::TentativeAccept => ThreadStatus::TentativelyAccepted,
-            Pattern::Accept => ThreadStatus::Accepted,
-            Pattern::TentativeReject => ThreadStatus::TentativelyRejected,
-            Pattern::Reject => ThreadStatus::Rejected,
-            Pattern::UndoOffer => ThreadStatus::Undone,
-            Pattern::AnnounceReview
-            | Pattern::AnnounceEndorsement
-            | Pattern::AnnounceServiceResult
-            | Pattern::AnnounceRelationship
-            | Pattern::AnnounceIngest => ThreadStatus::Announced,
-            _ => self,
-        }
-    }
-
-    /// The status a sequence of replies adds up to.
-    pub fn derive<'a>(replies: impl IntoIterator<Item = &'a Record>) -> ThreadStatus {
-        replies
-            .into_iter()
-            .filter_map(|r| r.pattern)
-            .fold(ThreadStatus::Requested, ThreadStatus::after)
-    }
-}
-
-/// Whether an announcement completes a request of this kind: a review request by a review,
-/// an endorsement request by an endorsement; service results and relationships complete any.
-fn announces_for(announcement: Option<Pattern>, request: Option<Pattern>) -> bool {
-    match announcement {
-        Some(Pattern::AnnounceReview) => request == Some(Pattern::RequestReview),
-        Some(Pattern::AnnounceEndorsement) => request == Some(Pattern::RequestEndorsement),
-        Some(Pattern::AnnounceIngest) => request == Some(Pattern::RequestIngest),
-        Some(Pattern::AnnounceServiceResult | Pattern::AnnounceRelationship) => true,
-        _ => false,
-    }
-}
 
 /// An Offer, the replies that name it in `inReplyTo` (and the announcements that answer it
 /// without naming it), and its status.
@@ -110,7 +52,7 @@ impl Store {
             loop {
                 let page = self.list(&filter, cursor, 1000).await?;
                 for r in page.items {
-                    if announces_for(r.pattern, offer.pattern)
+                    if ThreadStatus::completes(r.pattern, offer.pattern)
                         && !replies.iter().any(|x| x.key == r.key)
                     {
                         replies.push(r);
@@ -123,7 +65,7 @@ impl Store {
             }
             replies.sort_by_key(|r| (r.received_at, r.key));
         }
-        let status = ThreadStatus::derive(&replies);
+        let status = ThreadStatus::of(replies.iter().filter_map(|r| r.pattern));
         Ok(Some(Thread {
             offer,
             replies,

@@ -1252,7 +1252,7 @@ store_test!(
     service_lookups_are_cached_but_never_stale_after_a_local_change,
     |db| {
         let with_ttl = |ttl_ms| {
-            let mut c = coar_store::Config::new(&db.url);
+            let mut c = coar_store::StoreConfig::new(&db.url);
             c.service_cache_ttl = std::time::Duration::from_millis(ttl_ms);
             coar_store::Store::open_with(c)
         };

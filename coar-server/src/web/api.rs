@@ -17,8 +17,8 @@ use crate::web::{
     App,
     auth::AdminToken,
     feed::absolute_uri,
-    paging::{ListQuery, Page, bad, filter_from},
-    problem::Problem,
+    paging::{Cursor, ListQuery, bad, filter_from},
+    problem::ProblemDetails,
 };
 
 /// `POST /api/outbox`: a notification to send. Either a full notification, or a `pattern`
@@ -29,10 +29,10 @@ pub async fn outbox(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
     Json(doc): Json<Value>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDetails> {
     let (n, report) = app.prepare_outbound(doc).await?;
     if n.pattern().is_none() || !report.is_valid() {
-        return Err(Problem::invalid(&report));
+        return Err(ProblemDetails::invalid(&report));
     }
     let inserted = app.queue_outbound(&n).await?;
     let record = inserted.record();
@@ -49,8 +49,9 @@ pub async fn notification(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
     Path(key): Path<String>,
-) -> Result<Response, Problem> {
-    let not_found = || Problem::new(StatusCode::NOT_FOUND, "Not found", "no such notification");
+) -> Result<Response, ProblemDetails> {
+    let not_found =
+        || ProblemDetails::new(StatusCode::NOT_FOUND, "Not found", "no such notification");
     let key: i64 = key.parse().map_err(|_| not_found())?;
     let record = app.store().get(key).await?.ok_or_else(not_found)?;
     let attempts = app.store().attempts(key).await?;
@@ -75,14 +76,14 @@ pub async fn replay(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
     Path(key): Path<String>,
-) -> Result<Response, Problem> {
-    let key: i64 = key
-        .parse()
-        .map_err(|_| Problem::new(StatusCode::NOT_FOUND, "Not found", "no such notification"))?;
+) -> Result<Response, ProblemDetails> {
+    let key: i64 = key.parse().map_err(|_| {
+        ProblemDetails::new(StatusCode::NOT_FOUND, "Not found", "no such notification")
+    })?;
     if app.store().replay(key).await? {
         Ok((StatusCode::OK, Json(json!({"key": key, "state": "queued"}))).into_response())
     } else {
-        Err(Problem::new(
+        Err(ProblemDetails::new(
             StatusCode::CONFLICT,
             "Not replayable",
             "only dead, failed or processed notifications are replayed",
@@ -94,10 +95,10 @@ pub async fn replay(
 pub async fn list(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
-    page: Page,
+    page: Cursor,
     axum::extract::Query(q): axum::extract::Query<ListQuery>,
     uri: axum::http::Uri,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDetails> {
     let filter = filter_from(&q)?;
     let page = app
         .store()
@@ -136,13 +137,16 @@ pub async fn resource(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
     axum::extract::Query(q): axum::extract::Query<ResourceQuery>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDetails> {
     let uri = absolute_uri("uri", q.uri.as_deref().unwrap_or(""))?;
     Ok(Json(resource_view(&app, &uri).await?).into_response())
 }
 
 /// `GET /api/stats`: counts by direction, pattern, state and day, and the queue depth.
-pub async fn stats(State(app): State<Arc<App>>, _admin: AdminToken) -> Result<Response, Problem> {
+pub async fn stats(
+    State(app): State<Arc<App>>,
+    _admin: AdminToken,
+) -> Result<Response, ProblemDetails> {
     let stats = app.store().stats(&coar_store::Filter::default()).await?;
     let to_map = |pairs: &[(String, u64)]| {
         pairs
@@ -173,7 +177,7 @@ pub struct ServiceBody {
     tokens: Option<Vec<String>>,
 }
 
-fn service_json(s: &coar_store::Service) -> Value {
+fn service_json(s: &coar_store::RegisteredService) -> Value {
     json!(crate::views::ServiceView::from(s))
 }
 
@@ -181,7 +185,7 @@ fn service_json(s: &coar_store::Service) -> Value {
 pub async fn services(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDetails> {
     let all = app.store().services().await?;
     Ok(Json(all.iter().map(service_json).collect::<Vec<_>>()).into_response())
 }
@@ -191,7 +195,7 @@ pub async fn add_service(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
     Json(body): Json<ServiceBody>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDetails> {
     let input = coar_store::ServiceInput {
         name: body.name.ok_or_else(|| bad("name", "name is required"))?,
         id: body.id.ok_or_else(|| bad("id", "id is required"))?,
@@ -221,12 +225,10 @@ pub async fn update_service(
     _admin: AdminToken,
     Path(key): Path<i64>,
     Json(body): Json<ServiceBody>,
-) -> Result<Response, Problem> {
-    let current = app
-        .store()
-        .service(key)
-        .await?
-        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "Not found", "no such service"))?;
+) -> Result<Response, ProblemDetails> {
+    let current = app.store().service(key).await?.ok_or_else(|| {
+        ProblemDetails::new(StatusCode::NOT_FOUND, "Not found", "no such service")
+    })?;
     let input = coar_store::ServiceInput {
         name: body.name.unwrap_or(current.name),
         id: body.id.unwrap_or(current.id),
@@ -250,11 +252,11 @@ pub async fn remove_service(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
     Path(key): Path<i64>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDetails> {
     if app.store().remove_service(key).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(Problem::new(
+        Err(ProblemDetails::new(
             StatusCode::NOT_FOUND,
             "Not found",
             "no such service",

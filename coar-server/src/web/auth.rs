@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::{
     secrets::constant_time_eq,
-    web::{App, problem::Problem},
+    web::{App, problem::ProblemDetails},
 };
 
 use std::sync::Arc;
@@ -24,9 +24,9 @@ use axum::{
 pub struct AdminToken;
 
 impl FromRequestParts<Arc<App>> for AdminToken {
-    type Rejection = Problem;
+    type Rejection = ProblemDetails;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ProblemDetails> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
@@ -39,7 +39,7 @@ impl FromRequestParts<Arc<App>> for AdminToken {
         );
         let key = crate::limits::address_key(from);
         if let Err(wait) = app.sign_in_limit.check(&key) {
-            return Err(Problem::new(
+            return Err(ProblemDetails::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed attempts",
                 "too many requests with a wrong token from this address; try again later",
@@ -59,10 +59,34 @@ impl FromRequestParts<Arc<App>> for AdminToken {
     }
 }
 
+/// Proof that a request may read the inbox and the feed: anyone while `COAR_INBOX_PUBLIC`
+/// is true (the default), otherwise only the admin, as [`AdminToken`] checks it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader {
+    /// The request also carries the admin token, which shows what no registered service
+    /// vouches for.
+    pub admin: bool,
+}
+
+impl FromRequestParts<Arc<App>> for Reader {
+    type Rejection = ProblemDetails;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ProblemDetails> {
+        if !app.config().inbox_public {
+            return AdminToken::from_request_parts(parts, app)
+                .await
+                .map(|_| Reader { admin: true });
+        }
+        let admin = parts.headers.contains_key(header::AUTHORIZATION)
+            && require_admin(app, &parts.headers).is_ok();
+        Ok(Reader { admin })
+    }
+}
+
 /// 401 without credentials, 403 with wrong ones, 404 when no admin token is configured.
-pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), ProblemDetails> {
     let Some(expected) = &app.config().admin_token else {
-        return Err(Problem::new(
+        return Err(ProblemDetails::new(
             StatusCode::NOT_FOUND,
             "Not found",
             "the admin API is disabled: no admin token is configured",
@@ -73,14 +97,14 @@ pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        None => Err(Problem::new(
+        None => Err(ProblemDetails::new(
             StatusCode::UNAUTHORIZED,
             "Authentication required",
             "send Authorization: Bearer <admin token>",
         )
         .with_header(header::WWW_AUTHENTICATE, "Bearer")),
         Some(t) if constant_time_eq(t.trim().as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => Err(Problem::new(
+        Some(_) => Err(ProblemDetails::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "the token is not the admin token",

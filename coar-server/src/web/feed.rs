@@ -5,14 +5,14 @@ use std::{fmt::Write, sync::Arc};
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, Uri, header},
+    http::{Uri, header},
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
 use coar_store::{Direction, Filter, Record};
 use serde::Deserialize;
 
-use crate::web::{App, problem::Problem};
+use crate::web::{App, problem::ProblemDetails};
 
 /// The feed's query parameters.
 #[derive(Debug, Deserialize)]
@@ -31,7 +31,7 @@ const SOURCE: &str = "http://purl.org/dc/terms/source";
 
 use crate::web::paging::bad;
 
-pub(crate) fn absolute_uri(param: &str, value: &str) -> Result<String, Problem> {
+pub(crate) fn absolute_uri(param: &str, value: &str) -> Result<String, ProblemDetails> {
     if coar_model::is_uri(value.trim()) {
         Ok(value.trim().to_owned())
     } else {
@@ -61,14 +61,11 @@ fn xml(s: &str) -> String {
 /// `GET /feed`.
 pub async fn feed(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    page: crate::web::paging::Page,
+    _reader: crate::web::auth::Reader,
+    page: crate::web::paging::Cursor,
     Query(q): Query<FeedQuery>,
     uri: Uri,
-) -> Result<Response, Problem> {
-    if !app.config().inbox_public {
-        crate::web::auth::require_admin(&app, &headers)?;
-    }
+) -> Result<Response, ProblemDetails> {
     let non_empty = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)

@@ -15,7 +15,7 @@ use crate::{
     Peer,
     config::TrustPolicy,
     trust,
-    web::{App, problem::Problem},
+    web::{App, auth::Reader, problem::ProblemDetails},
 };
 
 /// The Link headers every inbox response carries: the inbox and its constraints.
@@ -41,7 +41,7 @@ pub async fn post(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemDetails> {
     let config = app.config();
     let peer = Peer {
         addr: trust::client_addr(
@@ -70,23 +70,17 @@ pub async fn post(
 /// Items on a page of `GET /inbox` when no `limit` is given.
 const DEFAULT_PAGE: u64 = 100;
 
-fn authorize_read(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
-    if app.config().inbox_public {
-        return Ok(());
-    }
-    crate::web::auth::require_admin(app, headers)
-}
-
 /// `GET /inbox` (and `HEAD`): the listing, newest first, paged.
 pub async fn list(
     State(app): State<Arc<App>>,
+    _reader: Reader,
     headers: HeaderMap,
-    page: crate::web::paging::Page,
+    page: crate::web::paging::Cursor,
     uri: axum::http::Uri,
-) -> Result<Response, Problem> {
-    authorize_read(&app, &headers)?;
-    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
-        .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
+) -> Result<Response, ProblemDetails> {
+    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL).map_err(|e| {
+        ProblemDetails::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string())
+    })?;
     let (after, limit) = (page.after, page.limit_or(DEFAULT_PAGE));
     let filter = Filter {
         direction: Some(Direction::Inbound),
@@ -118,7 +112,9 @@ pub async fn list(
             .map(|n| format!("{inbox}?after={n}{limit_param}")),
         prev: None,
     };
-    let body = listing.serialize(format).map_err(Problem::internal)?;
+    let body = listing
+        .serialize(format)
+        .map_err(ProblemDetails::internal)?;
     let mut response = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
     for link in listing.link_headers() {
         if let Ok(v) = HeaderValue::from_str(&link) {
@@ -137,12 +133,12 @@ pub async fn list(
 /// `GET /inbox/{key}` (and `HEAD`): one notification, as received or in another RDF syntax.
 pub async fn read(
     State(app): State<Arc<App>>,
+    reader: Reader,
     Path(key): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, Problem> {
-    authorize_read(&app, &headers)?;
+) -> Result<Response, ProblemDetails> {
     let not_found = || {
-        Problem::new(
+        ProblemDetails::new(
             StatusCode::NOT_FOUND,
             "Not found",
             "no such notification in this inbox",
@@ -156,14 +152,11 @@ pub async fn read(
         .filter(|r| r.direction == Direction::Inbound)
         // What no registered service vouches for is not published here either (a forger
         // would get a URL on this inbox for its "review by X"), except to the admin.
-        .filter(|r| {
-            r.service.is_some()
-                || !app.publishes_attributed_only()
-                || crate::web::auth::require_admin(&app, &headers).is_ok()
-        })
+        .filter(|r| r.service.is_some() || !app.publishes_attributed_only() || reader.admin)
         .ok_or_else(not_found)?;
-    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
-        .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
+    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL).map_err(|e| {
+        ProblemDetails::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string())
+    })?;
     let stored_format = body_format(&record.media_type);
     let body = match (format, stored_format) {
         (RdfFormat::JsonLd, Some(BodyFormat::JsonLd)) => record.body.clone(),
@@ -173,9 +166,9 @@ pub async fn read(
                 .core()
                 .receive_body(&record.media_type, record.body.clone())
                 .await
-                .map_err(Problem::from)
+                .map_err(ProblemDetails::from)
                 .map_err(|p| match p.status.is_client_error() {
-                    true => Problem::internal(p.detail),
+                    true => ProblemDetails::internal(p.detail),
                     false => p,
                 })?;
             match format {
@@ -183,7 +176,7 @@ pub async fn read(
                 other => received
                     .dataset
                     .serialize(other)
-                    .map_err(Problem::internal)?
+                    .map_err(ProblemDetails::internal)?
                     .into_bytes(),
             }
         }
@@ -256,9 +249,13 @@ COAR Notify pattern are {}. Remote JSON-LD contexts other than ActivityStreams 2
 /// `GET /`: the service description (JSON-LD with an inline context, or Turtle, N-Triples,
 /// N-Quads), naming its inbox; the inbox is also in a `Link` header, so that a sender that
 /// knows only this server's URL discovers it.
-pub async fn service(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL)
-        .map_err(|e| Problem::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string()))?;
+pub async fn description(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, ProblemDetails> {
+    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL).map_err(|e| {
+        ProblemDetails::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string())
+    })?;
     let doc = serde_json::json!({
         "@context": {
             "as": "https://www.w3.org/ns/activitystreams#",
@@ -281,9 +278,9 @@ pub async fn service(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<
             .receiver()
             .contexts()
             .to_dataset(&doc.to_string())
-            .map_err(Problem::internal)?
+            .map_err(ProblemDetails::internal)?
             .serialize(other)
-            .map_err(Problem::internal)?,
+            .map_err(ProblemDetails::internal)?,
     };
     Ok(negotiated(&app, format, body))
 }

@@ -132,7 +132,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/inbox/",
             get(inbox::list).post(inbox::post).options(inbox::options),
         )
-        .route("/", get(inbox::service))
+        .route("/", get(inbox::description))
         .route("/inbox/{key}", get(inbox::read))
         .route("/constraints", get(inbox::constraints))
         .route("/feed", get(feed::feed))
@@ -160,7 +160,7 @@ pub fn router(app: Arc<App>) -> Router {
 fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = worker::panic_message(payload.as_ref());
     tracing::error!(panic = %message, "a request handler panicked");
-    problem::Problem::new(
+    problem::ProblemDetails::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Internal error",
         "the server failed on this request; the failure is logged",
@@ -232,7 +232,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics_text(State(app): State<Arc<App>>) -> Result<Response, problem::Problem> {
+async fn metrics_text(State(app): State<Arc<App>>) -> Result<Response, problem::ProblemDetails> {
     let mut queue = Vec::new();
     for direction in [Direction::Inbound, Direction::Outbound] {
         for (state, n) in app.store().queue_depth(direction).await? {

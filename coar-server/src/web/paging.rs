@@ -8,14 +8,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use coar_model::Pattern;
 
-use crate::web::{feed::absolute_uri, problem::Problem};
+use crate::web::{feed::absolute_uri, problem::ProblemDetails};
 
 /// The most items one page may hold.
 pub const MAX_LIMIT: u64 = 1000;
 
 /// A 400 naming the parameter.
-pub(crate) fn bad(param: &str, message: impl Into<String>) -> Problem {
-    Problem::new(
+pub(crate) fn bad(param: &str, message: impl Into<String>) -> ProblemDetails {
+    ProblemDetails::new(
         axum::http::StatusCode::BAD_REQUEST,
         format!("Invalid parameter {param}"),
         message.into(),
@@ -25,17 +25,17 @@ pub(crate) fn bad(param: &str, message: impl Into<String>) -> Problem {
 /// `after` and `limit` of a listing's query, checked: an extractor, so that a handler
 /// never sees a bad value (400 naming the parameter). An empty value counts as absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Page {
+pub struct Cursor {
     /// The cursor from a `next` link.
     pub after: Option<i64>,
     /// How many items, 1 to [`MAX_LIMIT`].
     pub limit: Option<u64>,
 }
 
-impl Page {
+impl Cursor {
     /// Reads `after` and `limit` from a query string.
-    pub fn parse(query: Option<&str>) -> Result<Page, Problem> {
-        let mut page = Page::default();
+    pub fn parse(query: Option<&str>) -> Result<Cursor, ProblemDetails> {
+        let mut page = Cursor::default();
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let v = v.trim();
             if v.is_empty() {
@@ -73,11 +73,11 @@ impl Page {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Page {
-    type Rejection = Problem;
+impl<S: Send + Sync> FromRequestParts<S> for Cursor {
+    type Rejection = ProblemDetails;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Page, Problem> {
-        Page::parse(parts.uri.query())
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Cursor, ProblemDetails> {
+        Cursor::parse(parts.uri.query())
     }
 }
 
@@ -94,7 +94,7 @@ pub struct Range {
 /// both inclusive: a date as `from` starts at its midnight (UTC), a date as `to` covers the
 /// whole of that day, and a date-time as `to` includes that instant. 400 naming the
 /// parameter when one is not a time, or when `from` comes after `to`.
-pub fn range(from: Option<&str>, to: Option<&str>) -> Result<Range, Problem> {
+pub fn range(from: Option<&str>, to: Option<&str>) -> Result<Range, ProblemDetails> {
     fn given(v: Option<&str>) -> Option<&str> {
         v.map(str::trim).filter(|v| !v.is_empty())
     }
@@ -107,7 +107,7 @@ pub fn range(from: Option<&str>, to: Option<&str>) -> Result<Range, Problem> {
             } else {
                 chrono::Duration::microseconds(1)
             };
-            Ok::<_, Problem>(t.checked_add_signed(end).unwrap_or(t))
+            Ok::<_, ProblemDetails>(t.checked_add_signed(end).unwrap_or(t))
         })
         .transpose()?;
     if let (Some(s), Some(u)) = (since, until)
@@ -119,7 +119,7 @@ pub fn range(from: Option<&str>, to: Option<&str>) -> Result<Range, Problem> {
 }
 
 /// ISO 8601: a full timestamp (`2026-11-23T10:00:00Z`) or a date (`2026-11-23`, midnight UTC).
-fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
+fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, ProblemDetails> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -144,15 +144,18 @@ mod tests {
     #[test]
     fn pages_are_checked() {
         assert_eq!(
-            Page::parse(Some("after=12&limit=5&x=1")).unwrap(),
-            Page {
+            Cursor::parse(Some("after=12&limit=5&x=1")).unwrap(),
+            Cursor {
                 after: Some(12),
                 limit: Some(5)
             }
         );
-        assert_eq!(Page::parse(Some("after=&limit=")).unwrap(), Page::default());
+        assert_eq!(
+            Cursor::parse(Some("after=&limit=")).unwrap(),
+            Cursor::default()
+        );
         for bad in ["limit=0", "limit=1001", "limit=x", "after=x"] {
-            assert!(Page::parse(Some(bad)).is_err(), "{bad}");
+            assert!(Cursor::parse(Some(bad)).is_err(), "{bad}");
         }
     }
 
@@ -189,7 +192,7 @@ pub struct ListQuery {
 }
 
 /// The store filter of a listing's query parameters; 400 naming a bad one.
-pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, Problem> {
+pub(crate) fn filter_from(q: &ListQuery) -> Result<coar_store::Filter, ProblemDetails> {
     let get = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)

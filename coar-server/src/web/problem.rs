@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// An error response: `application/problem+json`, with every validation problem listed.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub struct ProblemDetails {
     /// The status.
     pub status: StatusCode,
     /// A short, stable summary.
@@ -22,10 +22,14 @@ pub struct Problem {
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
-impl Problem {
+impl ProblemDetails {
     /// A problem with no itemised errors.
-    pub fn new(status: StatusCode, title: impl Into<String>, detail: impl Into<String>) -> Problem {
-        Problem {
+    pub fn new(
+        status: StatusCode,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> ProblemDetails {
+        ProblemDetails {
             status,
             title: title.into(),
             detail: detail.into(),
@@ -35,9 +39,9 @@ impl Problem {
     }
 
     /// A 422 listing every validation problem (errors and warnings).
-    pub fn invalid(report: &Report) -> Problem {
+    pub fn invalid(report: &Report) -> ProblemDetails {
         let count = report.errors().count();
-        let mut p = Problem::new(
+        let mut p = ProblemDetails::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid COAR Notify notification",
             format!(
@@ -54,21 +58,25 @@ impl Problem {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Problem {
+    pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> ProblemDetails {
         self.headers.push((name, HeaderValue::from_static(value)));
         self
     }
 
     /// Adds a header whose value is built at run time.
-    pub fn with_header_value(mut self, name: header::HeaderName, value: HeaderValue) -> Problem {
+    pub fn with_header_value(
+        mut self,
+        name: header::HeaderName,
+        value: HeaderValue,
+    ) -> ProblemDetails {
         self.headers.push((name, value));
         self
     }
 
     /// An internal error: logged in full, answered without details.
-    pub fn internal(err: impl std::fmt::Display) -> Problem {
+    pub fn internal(err: impl std::fmt::Display) -> ProblemDetails {
         tracing::error!(error = %err, "internal error");
-        Problem::new(
+        ProblemDetails::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal error",
             "the server failed; this is a bug or the database is unavailable",
@@ -76,7 +84,7 @@ impl Problem {
     }
 }
 
-impl IntoResponse for Problem {
+impl IntoResponse for ProblemDetails {
     fn into_response(self) -> Response {
         let mut body = json!({
             "type": "about:blank",
@@ -100,10 +108,10 @@ impl IntoResponse for Problem {
     }
 }
 
-impl From<coar_ldn::ReceiveError> for Problem {
-    fn from(err: coar_ldn::ReceiveError) -> Problem {
+impl From<coar_ldn::ReceiveError> for ProblemDetails {
+    fn from(err: coar_ldn::ReceiveError) -> ProblemDetails {
         use coar_ldn::ReceiveError as E;
-        let mut p = Problem::new(err.status(), err.title(), err.to_string());
+        let mut p = ProblemDetails::new(err.status(), err.title(), err.to_string());
         match &err {
             E::UnsupportedMediaType { .. } => {
                 p = p.with_header(
@@ -131,9 +139,9 @@ impl From<coar_ldn::ReceiveError> for Problem {
     }
 }
 
-impl From<crate::parse::Busy> for Problem {
-    fn from(err: crate::parse::Busy) -> Problem {
-        Problem::new(
+impl From<crate::parse::Busy> for ProblemDetails {
+    fn from(err: crate::parse::Busy) -> ProblemDetails {
+        ProblemDetails::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Busy",
             format!("{err}; try again shortly"),
@@ -142,14 +150,14 @@ impl From<crate::parse::Busy> for Problem {
     }
 }
 
-impl From<coar_store::StoreError> for Problem {
-    fn from(err: coar_store::StoreError) -> Problem {
+impl From<coar_store::StoreError> for ProblemDetails {
+    fn from(err: coar_store::StoreError) -> ProblemDetails {
         match err {
             coar_store::StoreError::Conflict {
                 notification_id,
                 origin,
                 ..
-            } => Problem::new(
+            } => ProblemDetails::new(
                 StatusCode::CONFLICT,
                 "Conflicting notification id",
                 format!(
@@ -157,69 +165,69 @@ impl From<coar_store::StoreError> for Problem {
                 ),
             ),
             coar_store::StoreError::NotFound(_) => {
-                Problem::new(StatusCode::NOT_FOUND, "Not found", "no such notification")
+                ProblemDetails::new(StatusCode::NOT_FOUND, "Not found", "no such notification")
             }
             coar_store::StoreError::Invalid { field, message } => {
-                Problem::new(StatusCode::BAD_REQUEST, format!("Invalid {field}"), message)
+                ProblemDetails::new(StatusCode::BAD_REQUEST, format!("Invalid {field}"), message)
             }
-            other => Problem::internal(other),
+            other => ProblemDetails::internal(other),
         }
     }
 }
 
-impl From<crate::Rejection> for Problem {
-    fn from(rejection: crate::Rejection) -> Problem {
+impl From<crate::Rejection> for ProblemDetails {
+    fn from(rejection: crate::Rejection) -> ProblemDetails {
         use crate::Rejection as R;
         let status = rejection.status();
         let detail = rejection.to_string();
         match rejection {
-            R::Body(e) => Problem::from(e),
-            R::Busy(b) => Problem::from(b),
-            R::Invalid(report) => Problem::invalid(&report),
-            R::Store(e) => Problem::from(e),
-            R::TooLarge { .. } => Problem::new(status, "Payload too large", detail),
-            R::NotAnActivity(_) => Problem::new(status, "Not a single activity", detail),
-            R::Untrusted => Problem::new(status, "Untrusted sender", detail),
-            R::RateLimited { wait, .. } => Problem::new(status, "Too many requests", detail)
+            R::Body(e) => ProblemDetails::from(e),
+            R::Busy(b) => ProblemDetails::from(b),
+            R::Invalid(report) => ProblemDetails::invalid(&report),
+            R::Store(e) => ProblemDetails::from(e),
+            R::TooLarge { .. } => ProblemDetails::new(status, "Payload too large", detail),
+            R::NotAnActivity(_) => ProblemDetails::new(status, "Not a single activity", detail),
+            R::Untrusted => ProblemDetails::new(status, "Untrusted sender", detail),
+            R::RateLimited { wait, .. } => ProblemDetails::new(status, "Too many requests", detail)
                 .with_header_value(
                     header::RETRY_AFTER,
                     HeaderValue::from(crate::admission::retry_after(wait)),
                 ),
-            R::QuarantineFull { .. } => Problem::new(status, "Quarantine full", detail)
+            R::QuarantineFull { .. } => ProblemDetails::new(status, "Quarantine full", detail)
                 .with_header(header::RETRY_AFTER, "3600"),
         }
     }
 }
 
-impl From<crate::BodyError> for Problem {
-    fn from(err: crate::BodyError) -> Problem {
+impl From<crate::BodyError> for ProblemDetails {
+    fn from(err: crate::BodyError) -> ProblemDetails {
         match err {
-            crate::BodyError::Refused(e) => Problem::from(e),
-            crate::BodyError::Busy(b) => Problem::from(b),
+            crate::BodyError::Refused(e) => ProblemDetails::from(e),
+            crate::BodyError::Busy(b) => ProblemDetails::from(b),
         }
     }
 }
 
-impl From<crate::outbox::OutboxError> for Problem {
-    fn from(err: crate::outbox::OutboxError) -> Problem {
+impl From<crate::outbox::OutboxError> for ProblemDetails {
+    fn from(err: crate::outbox::OutboxError) -> ProblemDetails {
         use crate::outbox::OutboxError as E;
         let detail = err.to_string();
         match err {
-            E::Complete(coar_model::CompleteError::NotAnObject) => Problem::new(
+            E::Complete(coar_model::CompleteError::NotAnObject) => ProblemDetails::new(
                 StatusCode::BAD_REQUEST,
                 "Not an object",
                 "send a JSON object",
             ),
             E::Complete(coar_model::CompleteError::UnknownPattern(_)) => {
-                Problem::new(StatusCode::BAD_REQUEST, "Unknown pattern", detail)
+                ProblemDetails::new(StatusCode::BAD_REQUEST, "Unknown pattern", detail)
             }
-            E::NoInbox { .. } => Problem::new(
+            E::NoInbox { .. } => ProblemDetails::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "No inbox for the target",
                 detail,
             ),
             E::NotANotification(_) => {
-                Problem::new(StatusCode::BAD_REQUEST, "Not a notification", detail)
+                ProblemDetails::new(StatusCode::BAD_REQUEST, "Not a notification", detail)
             }
         }
     }

@@ -6,7 +6,7 @@
 
 use std::{future::Future, path::PathBuf};
 
-use coar_store::{Config, QueuePolicy, Store};
+use coar_store::{QueuePolicy, Store, StoreConfig};
 use sea_orm::{ConnectionTrait, Database};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +53,8 @@ pub fn policy() -> QueuePolicy {
     }
 }
 
-fn config(url: &str) -> Config {
-    let mut c = Config::new(url);
+fn config(url: &str) -> StoreConfig {
+    let mut c = StoreConfig::new(url);
     c.policy = policy();
     c.lease = std::time::Duration::from_secs(60);
     c

@@ -104,7 +104,7 @@ pub(crate) fn run(file: Option<PathBuf>, action: ServicesCommand) -> ExitCode {
     with_config(file, settings, move |config| {
         runtime()?.block_on(async move {
             let store = coar_store::Store::open(&config.database_url).await?;
-            let find = async |s: &str| -> anyhow::Result<coar_store::Service> {
+            let find = async |s: &str| -> anyhow::Result<coar_store::RegisteredService> {
                 let found = match s.parse::<i64>() {
                     Ok(key) => store.service(key).await?,
                     Err(_) => store.service_by_id(s).await?,

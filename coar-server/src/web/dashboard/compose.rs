@@ -13,7 +13,7 @@ use coar_model::{Category, Notification, Pattern};
 use serde_json::{Map, Value, json};
 
 use super::{Admin, CheckedForm, Form, problem_page, redirect, render, root};
-use crate::web::{App, problem::Problem};
+use crate::web::{App, problem::ProblemDetails};
 
 /// One input of the form and where its value goes in the notification.
 struct Field {
@@ -264,7 +264,7 @@ fn set(doc: &mut Value, path: &[&str], value: Value) {
 async fn offer_of(
     app: &App,
     key: Option<&str>,
-) -> Result<Option<(i64, Notification)>, crate::web::problem::Problem> {
+) -> Result<Option<(i64, Notification)>, crate::web::problem::ProblemDetails> {
     let Some(key) = key.and_then(|k| k.parse::<i64>().ok()) else {
         return Ok(None);
     };
@@ -407,7 +407,7 @@ pub async fn submit(
     let outcome = match app.prepare_outbound(doc).await {
         Ok(prepared) => Ok(prepared),
         Err(e @ crate::outbox::OutboxError::NoInbox { .. }) => Err(e.to_string()),
-        Err(e) => return problem_page(&app, &admin, Problem::from(e)),
+        Err(e) => return problem_page(&app, &admin, ProblemDetails::from(e)),
     };
     let (notification, report) = match outcome {
         Ok(x) => x,
@@ -437,7 +437,7 @@ pub async fn submit(
                 root(&app),
                 inserted.record().key
             )),
-            Err(e) => problem_page(&app, &admin, Problem::from(e)),
+            Err(e) => problem_page(&app, &admin, ProblemDetails::from(e)),
         };
     }
     let checked = Checked {

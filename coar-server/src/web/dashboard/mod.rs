@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::{
     secrets::{constant_time_eq, hmac_sha256_hex},
-    web::{App, problem::Problem},
+    web::{App, problem::ProblemDetails},
 };
 
 /// How long a session lasts.
@@ -392,7 +392,7 @@ pub(crate) fn error_page(
 }
 
 /// A store or other server error as a page (the same statuses the API gives).
-pub(crate) fn problem_page(app: &App, admin: &Admin, problem: Problem) -> Response {
+pub(crate) fn problem_page(app: &App, admin: &Admin, problem: ProblemDetails) -> Response {
     error_page(
         app,
         Some(admin),

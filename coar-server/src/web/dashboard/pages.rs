@@ -17,7 +17,7 @@ use crate::web::{
     App,
     feed::absolute_uri,
     paging::{ListQuery, filter_from},
-    problem::Problem,
+    problem::ProblemDetails,
 };
 
 /// Names and titles of the patterns, for selects and labels.
@@ -70,7 +70,7 @@ pub async fn overview(State(app): State<Arc<App>>, admin: Admin) -> Response {
     }
 }
 
-async fn overview_context(app: &App) -> Result<Value, Problem> {
+async fn overview_context(app: &App) -> Result<Value, ProblemDetails> {
     let stats = app.store().stats(&Filter::default()).await?;
     let today = chrono::Utc::now().date_naive();
     let first = today - chrono::Days::new(29);
@@ -163,7 +163,7 @@ pub async fn messages(
             .and_then(|(_, v)| v.parse::<i64>().ok());
         let page = app.store().list(&filter, after, 50).await?;
         let total = app.store().count(&filter).await?;
-        Ok::<_, Problem>((page, total))
+        Ok::<_, ProblemDetails>((page, total))
     }
     .await;
     let kept: Vec<(String, String)> = raw
@@ -253,7 +253,7 @@ pub async fn message(
     }
 }
 
-async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Problem> {
+async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, ProblemDetails> {
     let Some(record) = app.store().get(key).await? else {
         return Ok(None);
     };
@@ -441,7 +441,7 @@ pub async fn resources(
     let view = match absolute_uri("uri", uri) {
         Ok(uri) => crate::views::resource_view(&app, &uri)
             .await
-            .map_err(Problem::from),
+            .map_err(ProblemDetails::from),
         Err(p) => Err(p),
     };
     match view {

@@ -9,7 +9,7 @@ use axum::{
     response::Response,
 };
 use coar_model::Pattern;
-use coar_store::{Service, ServiceInput, StoreError};
+use coar_store::{RegisteredService, ServiceInput, StoreError};
 use serde_json::{Value, json};
 
 use super::{
@@ -18,7 +18,7 @@ use super::{
 };
 use crate::web::App;
 
-fn service_row(s: &Service) -> Value {
+fn service_row(s: &RegisteredService) -> Value {
     json!({
         "key": s.key,
         "name": s.name,
