@@ -42,7 +42,6 @@ mod threads;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
-use sea_orm_migration::MigratorTrait;
 
 pub use cidr::Cidr;
 pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, Stats};
@@ -89,6 +88,9 @@ pub enum StoreError {
     /// The URL names no supported database.
     #[error("unsupported database URL {0:?}: use sqlite://, postgres:// or mysql://")]
     UnsupportedUrl(String),
+    /// The URL names a database this build leaves out (its cargo feature is off).
+    #[error("this build of coar-store cannot open {0} databases: enable its `{0}` feature")]
+    NotBuilt(&'static str),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -106,6 +108,26 @@ pub enum Backend {
     Postgres,
     /// MariaDB or MySQL.
     MySql,
+}
+
+impl Backend {
+    /// The cargo feature that builds it in: `sqlite`, `postgres` or `mysql`.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
+        }
+    }
+
+    /// Whether this build of coar-store can open it.
+    pub fn built(self) -> bool {
+        match self {
+            Backend::Sqlite => cfg!(feature = "sqlite"),
+            Backend::Postgres => cfg!(feature = "postgres"),
+            Backend::MySql => cfg!(feature = "mysql"),
+        }
+    }
 }
 
 /// How to open a store.
@@ -177,6 +199,9 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(config.url));
         };
+        if !backend.built() {
+            return Err(StoreError::NotBuilt(backend.feature()));
+        }
         let url = config.url.replacen("mariadb://", "mysql://", 1);
         let mut options = ConnectOptions::new(url);
         options
@@ -184,6 +209,7 @@ impl Store {
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .sqlx_logging(false);
+        #[cfg(feature = "sqlite")]
         if backend == Backend::Sqlite {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             // A connection to a local file cannot go stale: checking each one out with a
@@ -251,7 +277,7 @@ impl Store {
         // run on others of the pool.
         const LOCK: &str = "coar_notify_migrations";
         match self.backend {
-            Backend::Sqlite => migration::Migrator::up(&self.db, None).await?,
+            Backend::Sqlite => migration::up(&self.db).await?,
             Backend::Postgres => {
                 let lock = self.db.begin().await?;
                 // Released when the transaction ends, whatever happens below.
@@ -259,7 +285,7 @@ impl Store {
                     "SELECT pg_advisory_xact_lock(hashtext('{LOCK}'))"
                 ))
                 .await?;
-                let result = migration::Migrator::up(&self.db, None).await;
+                let result = migration::up(&self.db).await;
                 lock.commit().await?;
                 result?;
             }
@@ -267,7 +293,7 @@ impl Store {
                 let lock = self.db.begin().await?;
                 lock.execute_unprepared(&format!("DO GET_LOCK('{LOCK}', 600)"))
                     .await?;
-                let result = migration::Migrator::up(&self.db, None).await;
+                let result = migration::up(&self.db).await;
                 // GET_LOCK belongs to the connection, which goes back to the pool: release it.
                 lock.execute_unprepared(&format!("DO RELEASE_LOCK('{LOCK}')"))
                     .await?;

@@ -1,17 +1,140 @@
 //! Schema migrations, applied by [`crate::Store::open`] and by `coar-notify migrate`.
 //!
-//! Each migration is forward-only and additive; a database created by any earlier version is
-//! brought up to date without losing rows.
+//! Each migration is forward-only, additive and idempotent; a database created by any earlier
+//! version is brought up to date without losing rows. Which ran is recorded in
+//! `seaql_migrations` (`version`, `applied_at`), the table and names sea-orm-migration used
+//! before this small runner replaced it (it pulled a logging subscriber into the library),
+//! so databases it migrated carry on.
 
-use sea_orm::DatabaseBackend;
-use sea_orm_migration::prelude::*;
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, DeriveIden, Statement,
+    sea_query::{
+        ColumnDef, Index, IndexCreateStatement, IntoIden, Query, Table, TableAlterStatement,
+        TableCreateStatement,
+    },
+};
 
-/// Every migration, in order.
-pub struct Migrator;
+/// Every migration's name, in order.
+const MIGRATIONS: [&str; 2] = [
+    // Named `migration` by sea-orm-migration's derive, after the file it was in.
+    "migration",
+    "m0002_sender_evidence",
+];
 
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial), Box::new(M0002SenderEvidence)]
+async fn run_one(name: &str, schema: &Schema<'_>) -> Result<(), DbErr> {
+    match name {
+        "migration" => m0001_initial(schema).await,
+        "m0002_sender_evidence" => m0002_sender_evidence(schema).await,
+        other => unreachable!("no migration {other}"),
+    }
+}
+
+#[derive(DeriveIden)]
+enum SeaqlMigrations {
+    Table,
+    Version,
+    AppliedAt,
+}
+
+/// Applies the migrations not yet recorded, in order. The caller makes sure one process
+/// at a time runs this ([`crate::Store::migrate`]).
+pub(crate) async fn up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let schema = Schema { db };
+    schema
+        .create_table(
+            Table::create()
+                .table(SeaqlMigrations::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(SeaqlMigrations::Version)
+                        .string_len(255)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(int64(SeaqlMigrations::AppliedAt))
+                .to_owned(),
+        )
+        .await?;
+    let applied: Vec<String> = db
+        .query_all(
+            &Query::select()
+                .column(SeaqlMigrations::Version)
+                .from(SeaqlMigrations::Table)
+                .to_owned(),
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect::<Result<_, _>>()?;
+    for name in MIGRATIONS {
+        if applied.iter().any(|a| a == name) {
+            continue;
+        }
+        run_one(name, &schema).await?;
+        db.execute(
+            &Query::insert()
+                .into_table(SeaqlMigrations::Table)
+                .columns([SeaqlMigrations::Version, SeaqlMigrations::AppliedAt])
+                .values_panic([name.into(), chrono::Utc::now().timestamp().into()])
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The schema operations the migrations use: sea-query statements, built for the database's
+/// backend.
+struct Schema<'a> {
+    db: &'a DatabaseConnection,
+}
+
+impl Schema<'_> {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    async fn create_table(&self, statement: TableCreateStatement) -> Result<(), DbErr> {
+        self.db.execute(&statement).await.map(drop)
+    }
+
+    async fn create_index(&self, statement: IndexCreateStatement) -> Result<(), DbErr> {
+        self.db.execute(&statement).await.map(drop)
+    }
+
+    async fn alter_table(&self, statement: TableAlterStatement) -> Result<(), DbErr> {
+        self.db.execute(&statement).await.map(drop)
+    }
+
+    /// Whether `table` has `column`, from the database's catalog.
+    async fn has_column(&self, table: &str, column: &str) -> Result<bool, DbErr> {
+        let backend = self.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM pragma_table_info(?) WHERE name = ?"
+            }
+            DatabaseBackend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+            }
+            _ => {
+                "SELECT COUNT(*) AS n FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?"
+            }
+        };
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [table.into(), column.into()],
+            ))
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0)
+            > 0)
     }
 }
 
@@ -125,253 +248,210 @@ fn int64_null(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).big_integer().null().take()
 }
 
-#[derive(DeriveMigrationName)]
-struct M0001Initial;
-
-#[sea_orm_migration::async_trait::async_trait]
-impl MigrationTrait for M0001Initial {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Bodies up to the server's limit and beyond: MySQL's BLOB stops at 64 KiB.
-        let body = match manager.get_database_backend() {
-            DatabaseBackend::MySql => ColumnDef::new(Notifications::Body)
-                .custom("LONGBLOB")
-                .not_null()
-                .take(),
-            _ => ColumnDef::new(Notifications::Body).blob().not_null().take(),
-        };
-        manager
-            .create_table(
-                Table::create()
-                    .table(Notifications::Table)
-                    .if_not_exists()
-                    .col(pk(Notifications::Id))
-                    .col(short(Notifications::Direction, 16))
-                    .col(short(Notifications::DedupKey, 64))
-                    .col(text(Notifications::NotificationId))
-                    .col(short_null(Notifications::Pattern, 64))
-                    .col(text(Notifications::Types))
-                    .col(text_null(Notifications::OriginId))
-                    .col(text_null(Notifications::OriginInbox))
-                    .col(text_null(Notifications::TargetId))
-                    .col(text_null(Notifications::TargetInbox))
-                    .col(text_null(Notifications::ActorId))
-                    .col(text_null(Notifications::ObjectId))
-                    .col(text_null(Notifications::ContextId))
-                    .col(text(Notifications::CiteAs))
-                    .col(text_null(Notifications::InReplyTo))
-                    .col(body)
-                    .col(short(Notifications::MediaType, 255))
-                    .col(short(Notifications::Sha256, 64))
-                    .col(int64(Notifications::ReceivedAt))
-                    .col(short(Notifications::ReceivedDay, 10))
-                    .col(short_null(Notifications::RemoteAddr, 64))
-                    .col(int64_null(Notifications::ServiceId))
-                    .col(short(Notifications::State, 32))
-                    .col(
-                        ColumnDef::new(Notifications::Attempts)
-                            .integer()
-                            .not_null()
-                            .default(0),
-                    )
-                    .col(int64_null(Notifications::NextAttemptAt))
-                    .col(int64_null(Notifications::LeaseUntil))
-                    .col(short_null(Notifications::LeaseOwner, 64))
-                    .col(text_null(Notifications::LastError))
-                    .col(int64(Notifications::UpdatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        for (name, cols, unique) in [
-            (
-                "ux_notifications_dedup",
-                vec![Notifications::DedupKey],
-                true,
-            ),
-            (
-                "ix_notifications_queue",
-                vec![
-                    Notifications::State,
-                    Notifications::Direction,
-                    Notifications::Id,
-                ],
-                false,
-            ),
-            (
-                "ix_notifications_received",
-                vec![Notifications::ReceivedAt],
-                false,
-            ),
-            (
-                "ix_notifications_day",
-                vec![Notifications::ReceivedDay],
-                false,
-            ),
-        ] {
-            let mut index = Index::create()
-                .name(name)
+/// The tables and indexes of the first release.
+async fn m0001_initial(manager: &Schema<'_>) -> Result<(), DbErr> {
+    // Bodies up to the server's limit and beyond: MySQL's BLOB stops at 64 KiB.
+    let body = match manager.get_database_backend() {
+        DatabaseBackend::MySql => ColumnDef::new(Notifications::Body)
+            .custom("LONGBLOB")
+            .not_null()
+            .take(),
+        _ => ColumnDef::new(Notifications::Body).blob().not_null().take(),
+    };
+    manager
+        .create_table(
+            Table::create()
                 .table(Notifications::Table)
                 .if_not_exists()
-                .to_owned();
-            for c in cols {
-                index.col(c);
-            }
-            if unique {
-                index.unique();
-            }
-            manager.create_index(index).await?;
+                .col(pk(Notifications::Id))
+                .col(short(Notifications::Direction, 16))
+                .col(short(Notifications::DedupKey, 64))
+                .col(text(Notifications::NotificationId))
+                .col(short_null(Notifications::Pattern, 64))
+                .col(text(Notifications::Types))
+                .col(text_null(Notifications::OriginId))
+                .col(text_null(Notifications::OriginInbox))
+                .col(text_null(Notifications::TargetId))
+                .col(text_null(Notifications::TargetInbox))
+                .col(text_null(Notifications::ActorId))
+                .col(text_null(Notifications::ObjectId))
+                .col(text_null(Notifications::ContextId))
+                .col(text(Notifications::CiteAs))
+                .col(text_null(Notifications::InReplyTo))
+                .col(body)
+                .col(short(Notifications::MediaType, 255))
+                .col(short(Notifications::Sha256, 64))
+                .col(int64(Notifications::ReceivedAt))
+                .col(short(Notifications::ReceivedDay, 10))
+                .col(short_null(Notifications::RemoteAddr, 64))
+                .col(int64_null(Notifications::ServiceId))
+                .col(short(Notifications::State, 32))
+                .col(
+                    ColumnDef::new(Notifications::Attempts)
+                        .integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(int64_null(Notifications::NextAttemptAt))
+                .col(int64_null(Notifications::LeaseUntil))
+                .col(short_null(Notifications::LeaseOwner, 64))
+                .col(text_null(Notifications::LastError))
+                .col(int64(Notifications::UpdatedAt))
+                .to_owned(),
+        )
+        .await?;
+    for (name, cols, unique) in [
+        (
+            "ux_notifications_dedup",
+            vec![Notifications::DedupKey],
+            true,
+        ),
+        (
+            "ix_notifications_queue",
+            vec![
+                Notifications::State,
+                Notifications::Direction,
+                Notifications::Id,
+            ],
+            false,
+        ),
+        (
+            "ix_notifications_received",
+            vec![Notifications::ReceivedAt],
+            false,
+        ),
+        (
+            "ix_notifications_day",
+            vec![Notifications::ReceivedDay],
+            false,
+        ),
+    ] {
+        let mut index = Index::create()
+            .name(name)
+            .table(Notifications::Table)
+            .if_not_exists()
+            .to_owned();
+        for c in cols {
+            index.col(c);
         }
-
-        manager
-            .create_table(
-                Table::create()
-                    .table(NotificationLinks::Table)
-                    .if_not_exists()
-                    .col(pk(NotificationLinks::Id))
-                    .col(int64(NotificationLinks::Notification))
-                    .col(short(NotificationLinks::Role, 32))
-                    .col(text(NotificationLinks::Uri))
-                    .col(short(NotificationLinks::UriHash, 64))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_links_uri")
-                    .table(NotificationLinks::Table)
-                    .col(NotificationLinks::UriHash)
-                    .col(NotificationLinks::Role)
-                    .col(NotificationLinks::Notification)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_links_notification")
-                    .table(NotificationLinks::Table)
-                    .col(NotificationLinks::Notification)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-
-        manager
-            .create_table(
-                Table::create()
-                    .table(Attempts::Table)
-                    .if_not_exists()
-                    .col(pk(Attempts::Id))
-                    .col(int64(Attempts::Notification))
-                    .col(ColumnDef::new(Attempts::Attempt).integer().not_null())
-                    .col(short(Attempts::Worker, 128))
-                    .col(int64(Attempts::StartedAt))
-                    .col(int64_null(Attempts::FinishedAt))
-                    .col(short(Attempts::Outcome, 32))
-                    .col(text_null(Attempts::Error))
-                    .col(ColumnDef::new(Attempts::HttpStatus).integer().null())
-                    .col(text_null(Attempts::ResponseExcerpt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_attempts_notification")
-                    .table(Attempts::Table)
-                    .col(Attempts::Notification)
-                    .col(Attempts::Attempt)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-
-        manager
-            .create_table(
-                Table::create()
-                    .table(Services::Table)
-                    .if_not_exists()
-                    .col(pk(Services::Id))
-                    .col(short(Services::Name, 255))
-                    .col(text(Services::ServiceUri))
-                    .col(short(Services::ServiceUriHash, 64))
-                    .col(text_null(Services::InboxUrl))
-                    .col(ColumnDef::new(Services::Enabled).boolean().not_null())
-                    .col(text(Services::InboundPatterns))
-                    .col(text(Services::OutboundPatterns))
-                    .col(text(Services::Cidrs))
-                    .col(text(Services::TokenHashes))
-                    .col(int64(Services::CreatedAt))
-                    .col(int64(Services::UpdatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_services_uri")
-                    .table(Services::Table)
-                    .col(Services::ServiceUriHash)
-                    .unique()
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
+        if unique {
+            index.unique();
+        }
+        manager.create_index(index).await?;
     }
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            Services::Table.into_iden(),
-            Attempts::Table.into_iden(),
-            NotificationLinks::Table.into_iden(),
-            Notifications::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
-    }
+    manager
+        .create_table(
+            Table::create()
+                .table(NotificationLinks::Table)
+                .if_not_exists()
+                .col(pk(NotificationLinks::Id))
+                .col(int64(NotificationLinks::Notification))
+                .col(short(NotificationLinks::Role, 32))
+                .col(text(NotificationLinks::Uri))
+                .col(short(NotificationLinks::UriHash, 64))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("ix_links_uri")
+                .table(NotificationLinks::Table)
+                .col(NotificationLinks::UriHash)
+                .col(NotificationLinks::Role)
+                .col(NotificationLinks::Notification)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("ix_links_notification")
+                .table(NotificationLinks::Table)
+                .col(NotificationLinks::Notification)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+
+    manager
+        .create_table(
+            Table::create()
+                .table(Attempts::Table)
+                .if_not_exists()
+                .col(pk(Attempts::Id))
+                .col(int64(Attempts::Notification))
+                .col(ColumnDef::new(Attempts::Attempt).integer().not_null())
+                .col(short(Attempts::Worker, 128))
+                .col(int64(Attempts::StartedAt))
+                .col(int64_null(Attempts::FinishedAt))
+                .col(short(Attempts::Outcome, 32))
+                .col(text_null(Attempts::Error))
+                .col(ColumnDef::new(Attempts::HttpStatus).integer().null())
+                .col(text_null(Attempts::ResponseExcerpt))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("ix_attempts_notification")
+                .table(Attempts::Table)
+                .col(Attempts::Notification)
+                .col(Attempts::Attempt)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+
+    manager
+        .create_table(
+            Table::create()
+                .table(Services::Table)
+                .if_not_exists()
+                .col(pk(Services::Id))
+                .col(short(Services::Name, 255))
+                .col(text(Services::ServiceUri))
+                .col(short(Services::ServiceUriHash, 64))
+                .col(text_null(Services::InboxUrl))
+                .col(ColumnDef::new(Services::Enabled).boolean().not_null())
+                .col(text(Services::InboundPatterns))
+                .col(text(Services::OutboundPatterns))
+                .col(text(Services::Cidrs))
+                .col(text(Services::TokenHashes))
+                .col(int64(Services::CreatedAt))
+                .col(int64(Services::UpdatedAt))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("ux_services_uri")
+                .table(Services::Table)
+                .col(Services::ServiceUriHash)
+                .unique()
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await
 }
 
 /// What a sender proved at receipt, beyond its address (kept since M0001): the SHA-256 of
 /// the bearer token it presented, so that releasing quarantine re-checks it against the
 /// service's tokens of the day.
-struct M0002SenderEvidence;
-
-/// Named by hand: `DeriveMigrationName` names a migration after its file, which would give
-/// every migration here the first one's name (`migration`, which M0001 keeps).
-impl MigrationName for M0002SenderEvidence {
-    fn name(&self) -> &str {
-        "m0002_sender_evidence"
+async fn m0002_sender_evidence(manager: &Schema<'_>) -> Result<(), DbErr> {
+    if manager.has_column("notifications", "bearer_sha256").await? {
+        return Ok(());
     }
-}
-
-#[sea_orm_migration::async_trait::async_trait]
-impl MigrationTrait for M0002SenderEvidence {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.has_column("notifications", "bearer_sha256").await? {
-            return Ok(());
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Notifications::Table)
-                    .add_column(short_null(Notifications::BearerSha256, 64))
-                    .to_owned(),
-            )
-            .await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Notifications::Table)
-                    .drop_column(Notifications::BearerSha256)
-                    .to_owned(),
-            )
-            .await
-    }
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Notifications::Table)
+                .add_column(short_null(Notifications::BearerSha256, 64))
+                .to_owned(),
+        )
+        .await
 }

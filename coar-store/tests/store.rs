@@ -1059,6 +1059,42 @@ store_test!(migrating_again_loses_nothing, |db| {
     db.store.ping().await.unwrap();
 });
 
+store_test!(a_database_from_before_m0002_is_brought_up_to_date, |db| {
+    use sea_orm::ConnectionTrait;
+    // As a release before M0002 left it: its row absent from seaql_migrations (the table
+    // sea-orm-migration kept, which the store's runner reads), and no bearer_sha256 column.
+    let raw = sea_orm::Database::connect(db.url.replacen("mariadb://", "mysql://", 1))
+        .await
+        .unwrap();
+    raw.execute_unprepared("DELETE FROM seaql_migrations WHERE version = 'm0002_sender_evidence'")
+        .await
+        .unwrap();
+    raw.execute_unprepared("ALTER TABLE notifications DROP COLUMN bearer_sha256")
+        .await
+        .unwrap();
+    let again = db.open_another().await;
+    let (bytes, n) = parsed(&with_new_id(fixture("announce-review")));
+    let mut new = NewNotification::inbound(&n, &bytes, "application/ld+json");
+    new.bearer_sha256 = Some(coar_store::sha256_hex(b"a token"));
+    let key = again.insert(new).await.unwrap().record().key;
+    assert!(again.get(key).await.unwrap().is_some());
+    let recorded = raw
+        .query_all_raw(sea_orm::Statement::from_string(
+            raw.get_database_backend(),
+            "SELECT version FROM seaql_migrations ORDER BY version",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "version").unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(recorded, ["m0002_sender_evidence", "migration"]);
+    // Once more changes nothing.
+    again.migrate().await.unwrap();
+    again.close().await.unwrap();
+    raw.close().await.unwrap();
+});
+
 store_test!(group_commit_gives_each_its_own_answer, |db| {
     let existing_doc = with_new_id(fixture("announce-review"));
     let (existing_bytes, existing) = parsed(&existing_doc);
