@@ -147,6 +147,50 @@ pub struct StoreConfig {
     /// the cache off). Changes made through this `Store` (or its clones) are seen at once;
     /// changes made by another process on the same database, within this time.
     pub service_cache_ttl: Duration,
+    /// The clock of the in-memory caches (the system's; tests move a manual one).
+    pub clock: Clock,
+}
+
+/// The monotonic clock the store's in-memory caches read: the system's, or a manual one
+/// that moves only when told ([`Clock::advance`]), so that a test of a time-to-live never
+/// sleeps. Times written to the database are wall-clock times, given explicitly where the
+/// queue is tested (`claim_at`).
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    manual: Option<std::sync::Arc<(std::time::Instant, std::sync::atomic::AtomicU64)>>,
+}
+
+impl Clock {
+    /// The system's monotonic clock (the default).
+    pub fn system() -> Clock {
+        Clock::default()
+    }
+
+    /// A clock that stands still until [`Clock::advance`]d; clones share it.
+    pub fn manual() -> Clock {
+        Clock {
+            manual: Some(std::sync::Arc::new((
+                std::time::Instant::now(),
+                std::sync::atomic::AtomicU64::new(0),
+            ))),
+        }
+    }
+
+    /// Now.
+    pub fn now(&self) -> std::time::Instant {
+        match &self.manual {
+            None => std::time::Instant::now(),
+            Some(m) => m.0 + Duration::from_nanos(m.1.load(std::sync::atomic::Ordering::SeqCst)),
+        }
+    }
+
+    /// Moves a manual clock forward by `by` (the system's cannot be moved: no effect).
+    pub fn advance(&self, by: Duration) {
+        if let Some(m) = &self.manual {
+            let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+            m.1.fetch_add(nanos, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 impl StoreConfig {
@@ -159,6 +203,7 @@ impl StoreConfig {
             migrate: true,
             max_connections: 8,
             service_cache_ttl: Duration::from_secs(2),
+            clock: Clock::system(),
         }
     }
 }
@@ -238,7 +283,10 @@ impl Store {
             backend,
             policy: config.policy,
             lease: config.lease,
-            services: std::sync::Arc::new(services::ServiceCache::new(config.service_cache_ttl)),
+            services: std::sync::Arc::new(services::ServiceCache::new(
+                config.service_cache_ttl,
+                config.clock,
+            )),
             writer: std::sync::Arc::default(),
         };
         if config.migrate {

@@ -405,6 +405,7 @@ pub enum NotReleased {
 #[derive(Debug)]
 pub(crate) struct ServiceCache {
     ttl: Duration,
+    clock: crate::Clock,
     inner: Mutex<CacheInner>,
 }
 
@@ -419,11 +420,16 @@ struct CacheInner {
 const CACHE_CAPACITY: usize = 4096;
 
 impl ServiceCache {
-    pub(crate) fn new(ttl: Duration) -> ServiceCache {
+    pub(crate) fn new(ttl: Duration, clock: crate::Clock) -> ServiceCache {
         ServiceCache {
             ttl,
+            clock,
             inner: Mutex::default(),
         }
+    }
+
+    fn fresh(&self, at: Instant) -> bool {
+        self.clock.now().saturating_duration_since(at) < self.ttl
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
@@ -434,7 +440,7 @@ impl ServiceCache {
     fn get(&self, hash: &str) -> Result<Option<RegisteredService>, u64> {
         let inner = self.lock();
         match inner.entries.get(hash) {
-            Some((at, service)) if at.elapsed() < self.ttl => Ok(service.clone()),
+            Some((at, service)) if self.fresh(*at) => Ok(service.clone()),
             _ => Err(inner.generation),
         }
     }
@@ -448,13 +454,12 @@ impl ServiceCache {
             return; // the registry changed while this was read
         }
         if inner.entries.len() >= CACHE_CAPACITY {
-            let ttl = self.ttl;
-            inner.entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            inner.entries.retain(|_, (at, _)| self.fresh(*at));
             if inner.entries.len() >= CACHE_CAPACITY {
                 inner.entries.clear();
             }
         }
-        inner.entries.insert(hash, (Instant::now(), service));
+        inner.entries.insert(hash, (self.clock.now(), service));
     }
 
     /// Forgets everything: the registry changed.

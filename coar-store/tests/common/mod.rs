@@ -243,3 +243,24 @@ pub const SPEC_1_0_1: [&str; 12] = [
     "undo-offer",
     "unprocessable",
 ];
+
+/// Stores `n` Announce Endorsements with fresh ids; their keys.
+pub async fn insert_many(db: &TestDb, n: usize) -> Vec<i64> {
+    let mut keys = Vec::new();
+    for _ in 0..n {
+        let (bytes, note) = parsed(&with_new_id(fixture("announce-endorsement")));
+        keys.push(
+            db.store
+                .insert(coar_store::NewNotification::inbound(
+                    &note,
+                    &bytes,
+                    "application/ld+json",
+                ))
+                .await
+                .unwrap()
+                .record()
+                .key,
+        );
+    }
+    keys
+}

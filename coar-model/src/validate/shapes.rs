@@ -1,15 +1,11 @@
-//! Validation: every problem of a notification, each with its JSON pointer, rule and message.
-//!
-//! MUST violations are [`Severity::Error`], SHOULD violations [`Severity::Warning`]. The rules
-//! are those of COAR Notify 1.0.1 (baseline and per pattern). Documents using the 0.9.0
-//! context are checked against the 0.9.0 text, which did not yet require `context` on
-//! announcements, `inReplyTo`/`object` on acknowledgements, or `Service` types.
+//! The baseline every notification is checked against, whatever its pattern.
 
-use std::fmt;
-
-use serde::Serialize;
 use serde_json::Value;
 
+use super::{
+    Validator,
+    syntax::{MAX_URI_LEN, is_http_uri, is_media_type, is_uri, pointer_token},
+};
 use crate::{
     Activity, Category, Pattern,
     node::{Node, type_values},
@@ -20,218 +16,8 @@ use crate::{
     },
 };
 
-/// The longest URI accepted (RFC 9110 recommends supporting at least 8000 octets).
-pub const MAX_URI_LEN: usize = 8 * 1024;
-
-/// How serious a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// A SHOULD of the specification is not met; the notification is still valid.
-    Warning,
-    /// A MUST of the specification is not met; the notification is invalid.
-    Error,
-}
-
-/// One problem found by validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// Error (MUST) or warning (SHOULD).
-    pub severity: Severity,
-    /// The rule's stable identifier, e.g. `target.inbox.required`.
-    pub rule: &'static str,
-    /// Where in the document (RFC 6901), e.g. `/target/inbox`.
-    pub pointer: String,
-    /// What is wrong, for a person.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
-        write!(f, "{level} at {pointer}: {} [{}]", self.message, self.rule)
-    }
-}
-
-/// Everything validation found. Empty means valid and complete.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// The problems, in document order of the checks.
-    pub problems: Vec<Problem>,
-}
-
-impl Report {
-    /// Whether no MUST is violated (warnings allowed).
-    pub fn is_valid(&self) -> bool {
-        self.errors().next().is_none()
-    }
-
-    /// The MUST violations.
-    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
-        self.problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-    }
-
-    /// The SHOULD violations.
-    pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
-        self.problems
-            .iter()
-            .filter(|p| p.severity == Severity::Warning)
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for p in &self.problems {
-            writeln!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Escapes one reference token of a JSON pointer (RFC 6901: `~` → `~0`, `/` → `~1`).
-pub fn pointer_token(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-/// Whether `s` is an absolute URI by RFC 3986: a scheme, `:`, and only URI characters
-/// (unreserved, reserved, or `%` followed by two hex digits).
-pub fn is_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
-        return false;
-    };
-    let mut sc = scheme.chars();
-    if !sc.next().is_some_and(|c| c.is_ascii_alphabetic())
-        || !sc.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        || rest.is_empty()
-    {
-        return false;
-    }
-    let bytes = rest.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            let hex = |j: usize| bytes.get(j).is_some_and(|c| c.is_ascii_hexdigit());
-            if !(hex(i + 1) && hex(i + 2)) {
-                return false;
-            }
-            i += 3;
-            continue;
-        }
-        if !(b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&b)) {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// Whether `s` is an absolute `http` or `https` URI with a host.
-pub fn is_http_uri(s: &str) -> bool {
-    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
-    let rest = if lower.starts_with("https://") {
-        &s[8..]
-    } else if lower.starts_with("http://") {
-        &s[7..]
-    } else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    is_uri(s) && !host.is_empty() && !host.starts_with(':')
-}
-
-fn is_media_type(s: &str) -> bool {
-    let essence = s.split(';').next().unwrap_or("").trim();
-    let token = |t: &str| {
-        !t.is_empty()
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    matches!(essence.split_once('/'), Some((a, b)) if token(a) && token(b))
-}
-
-/// Validates an activity as the given pattern (or as an unrecognised activity).
-pub(crate) fn validate(activity: &Activity, pattern: Option<Pattern>) -> Report {
-    let mut v = Validator {
-        problems: Vec::new(),
-        version: activity.spec_version().unwrap_or(SpecVersion::V1),
-    };
-    let root = activity.node();
-    v.json_ld_context(activity);
-    v.id(root);
-    v.activity_type(root, pattern);
-    v.service(root, Party::Origin);
-    v.service(root, Party::Target);
-    v.object(root);
-    v.actor(root);
-    v.optional_uri(root, "", "inReplyTo", "inReplyTo.uri");
-    v.context_node(root, pattern);
-    if let Some(s) = root.get("summary")
-        && !s.is_string()
-    {
-        v.error(
-            "summary.string",
-            "/summary",
-            format!("summary must be a string, found {}", json_kind(s)),
-        );
-    }
-    if let Some(pattern) = pattern {
-        v.pattern(root, pattern);
-    }
-    Report {
-        problems: v.problems,
-    }
-}
-
-struct Validator {
-    problems: Vec<Problem>,
-    version: SpecVersion,
-}
-
 impl Validator {
-    fn error(
-        &mut self,
-        rule: &'static str,
-        pointer: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        self.push(Severity::Error, rule, pointer.into(), message.into());
-    }
-
-    fn warning(
-        &mut self,
-        rule: &'static str,
-        pointer: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        self.push(Severity::Warning, rule, pointer.into(), message.into());
-    }
-
-    fn push(&mut self, severity: Severity, rule: &'static str, pointer: String, message: String) {
-        self.problems.push(Problem {
-            severity,
-            rule,
-            pointer,
-            message,
-        });
-    }
-
-    fn v1(&self) -> bool {
-        self.version == SpecVersion::V1
-    }
-
-    fn json_ld_context(&mut self, activity: &Activity) {
+    pub(super) fn json_ld_context(&mut self, activity: &Activity) {
         let Some(ctx) = activity.json_ld_context() else {
             self.error("@context.required", "/@context", "@context is required");
             return;
@@ -281,7 +67,7 @@ impl Validator {
 
     /// Checks that `node[key]` is a string URI (or HTTP URI); reports the problem under
     /// `rule` at `base/key`. Returns the string when it is one.
-    fn uri_value<'a>(
+    pub(super) fn uri_value<'a>(
         &mut self,
         node: Node<'a>,
         base: &str,
@@ -334,12 +120,18 @@ impl Validator {
         }
     }
 
-    fn optional_uri(&mut self, node: Node<'_>, base: &str, key: &str, rule: &'static str) {
+    pub(super) fn optional_uri(
+        &mut self,
+        node: Node<'_>,
+        base: &str,
+        key: &str,
+        rule: &'static str,
+    ) {
         self.uri_value(node, base, key, rule, false);
     }
 
     /// Required id of a node at `base`.
-    fn node_id<'a>(
+    pub(super) fn node_id<'a>(
         &mut self,
         node: Node<'a>,
         base: &str,
@@ -364,7 +156,7 @@ impl Validator {
         self.uri_value(node, base, key, rule_uri, http)
     }
 
-    fn types_shape(
+    pub(super) fn types_shape(
         &mut self,
         node: Node<'_>,
         base: &str,
@@ -406,7 +198,7 @@ impl Validator {
         }
     }
 
-    fn id(&mut self, root: Node<'_>) {
+    pub(super) fn id(&mut self, root: Node<'_>) {
         match root.get("id") {
             None => self.error("id.required", "/id", "the activity must have an id"),
             Some(_) => {
@@ -424,7 +216,7 @@ impl Validator {
         }
     }
 
-    fn activity_type(&mut self, root: Node<'_>, pattern: Option<Pattern>) {
+    pub(super) fn activity_type(&mut self, root: Node<'_>, pattern: Option<Pattern>) {
         let Some(types) = self.types_shape(root, "", "the activity", "type.required") else {
             return;
         };
@@ -443,7 +235,7 @@ impl Validator {
         }
     }
 
-    fn service(&mut self, root: Node<'_>, party: Party) {
+    pub(super) fn service(&mut self, root: Node<'_>, party: Party) {
         let key = party.key();
         let base = format!("/{key}");
         let node = match root.get(key) {
@@ -510,7 +302,7 @@ impl Validator {
         }
     }
 
-    fn object(&mut self, root: Node<'_>) {
+    pub(super) fn object(&mut self, root: Node<'_>) {
         match root.get("object") {
             None => self.error("object.required", "/object", "object is required"),
             Some(Value::String(_)) => {
@@ -538,7 +330,7 @@ impl Validator {
         }
     }
 
-    fn actor(&mut self, root: Node<'_>) {
+    pub(super) fn actor(&mut self, root: Node<'_>) {
         let node = match root.get("actor") {
             None => {
                 self.warning(
@@ -590,7 +382,7 @@ impl Validator {
     }
 
     /// The baseline rules for the `context` property, when present.
-    fn context_node(&mut self, root: Node<'_>, pattern: Option<Pattern>) {
+    pub(super) fn context_node(&mut self, root: Node<'_>, pattern: Option<Pattern>) {
         let announcement = pattern.is_some_and(|p| p.category() == Category::Announcement);
         match root.get("context") {
             None => {
@@ -640,7 +432,7 @@ impl Validator {
     }
 
     /// A resource's `type`: MUST include an AS2 object type, SHOULD include a schema.org one.
-    fn resource_types(
+    pub(super) fn resource_types(
         &mut self,
         node: Node<'_>,
         base: &str,
@@ -683,7 +475,7 @@ impl Validator {
     }
 
     /// `ietf:item` of the node at `base`, which must exist.
-    fn item(&mut self, parent: Node<'_>, base: &str) {
+    pub(super) fn item(&mut self, parent: Node<'_>, base: &str) {
         let pointer = format!("{base}/ietf:item");
         let node = match parent.get("ietf:item") {
             None => {
@@ -731,7 +523,7 @@ impl Validator {
         }
     }
 
-    fn cite_as(&mut self, node: Node<'_>, base: &str, recommended: bool) {
+    pub(super) fn cite_as(&mut self, node: Node<'_>, base: &str, recommended: bool) {
         if node.get("ietf:cite-as") == Some(&Value::String(String::new())) {
             // A quirk of the workflow catalogue's examples: an empty cite-as means "none".
             self.warning(
@@ -757,135 +549,17 @@ impl Validator {
             );
         }
     }
-
-    fn pattern(&mut self, root: Node<'_>, pattern: Pattern) {
-        let object = root.node("object");
-        match pattern.category() {
-            Category::Request => {
-                if let Some(o) = object {
-                    self.uri_value(o, "/object", "id", "object.id.http-uri", true);
-                    if self.v1() {
-                        self.resource_types(o, "/object", "object", "object.type", true);
-                        self.cite_as(o, "/object", true);
-                        self.item(o, "/object");
-                    }
-                }
-            }
-            Category::Acknowledgement => self.reply(root),
-            Category::Process if pattern == Pattern::UndoOffer => self.reply(root),
-            Category::Process => {
-                if root.get("inReplyTo").is_none() {
-                    self.error("inReplyTo.required", "/inReplyTo", "inReplyTo is required: the id of the notification that could not be processed");
-                }
-                if root.get("summary").is_none() {
-                    self.error(
-                        "summary.required",
-                        "/summary",
-                        "summary is required: why the notification could not be processed",
-                    );
-                }
-            }
-            Category::Announcement => {
-                if let Some(o) = object {
-                    match pattern {
-                        Pattern::AnnounceRelationship => self.relationship(root, o),
-                        Pattern::AnnounceIngest => {}
-                        _ if self.v1() => {
-                            self.resource_types(o, "/object", "object", "object.type", true);
-                            if pattern != Pattern::AnnounceServiceResult {
-                                self.cite_as(o, "/object", true);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Acknowledgements and Undo: inReplyTo is required and names the object.
-    fn reply(&mut self, root: Node<'_>) {
-        let in_reply_to = root.reference("inReplyTo");
-        if root.get("inReplyTo").is_none() {
-            if self.v1() {
-                self.error(
-                    "inReplyTo.required",
-                    "/inReplyTo",
-                    "inReplyTo is required: the id of the Offer this answers",
-                );
-            }
-            return;
-        }
-        if let (Some(irt), Some(obj)) = (in_reply_to, root.reference("object"))
-            && irt != obj
-        {
-            self.error(
-                "inReplyTo.matches-object",
-                "/inReplyTo",
-                format!("inReplyTo must equal object.id ({obj:?}), found {irt:?}"),
-            );
-        }
-    }
-
-    fn relationship(&mut self, root: Node<'_>, o: Node<'_>) {
-        self.resource_types(o, "/object", "object", "object.type", false);
-        let mut related = None;
-        for (key, rule_required, rule_uri) in [
-            (
-                "as:subject",
-                "relationship.subject.required",
-                "relationship.subject.uri",
-            ),
-            (
-                "as:relationship",
-                "relationship.relationship.required",
-                "relationship.relationship.uri",
-            ),
-            (
-                "as:object",
-                "relationship.object.required",
-                "relationship.object.uri",
-            ),
-        ] {
-            if o.get(key).is_none() {
-                self.error(
-                    rule_required,
-                    format!("/object/{key}"),
-                    format!("the relationship must have {key}"),
-                );
-                continue;
-            }
-            let value = self.uri_value(o, "/object", key, rule_uri, false);
-            if key == "as:object" {
-                related = value;
-            }
-        }
-        if let (Some(related), Some(ctx)) = (related, root.reference("context"))
-            && related != ctx
-        {
-            let pointer = if root.node("context").is_some() {
-                "/context/id"
-            } else {
-                "/context"
-            };
-            self.error(
-                "context.id.matches-relationship",
-                pointer,
-                format!("context.id must equal the relationship's as:object ({related:?}), found {ctx:?}"),
-            );
-        }
-    }
 }
 
 /// Which service of a notification a rule is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Party {
+pub(super) enum Party {
     Origin,
     Target,
 }
 
 impl Party {
-    fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             Party::Origin => "origin",
             Party::Target => "target",
@@ -925,52 +599,4 @@ fn rule(party: Party, rule: ServiceRule) -> &'static str {
         TypeService => "type.service",
         InboxHttpUri => "inbox.http-uri",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris() {
-        for ok in [
-            "urn:uuid:0370c0fb-bb78-4a9b-87f5-bed307a509dd",
-            "urn:uuid:74FFB356-0632-44D9-B176-888DA85758DC",
-            "mailto:josiah.carberry@example.com",
-            "https://example.org/a%20b?x=1#f",
-            "tag:example.org,2026:x",
-        ] {
-            assert!(is_uri(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "no-scheme",
-            "1http://x",
-            "http://exa mple.org",
-            "https://x/%zz",
-            "urn:",
-            "é:x",
-        ] {
-            assert!(!is_uri(bad), "{bad}");
-        }
-        assert!(is_http_uri("HTTPS://example.org"));
-        assert!(is_http_uri("http://user@example.org:8080/x"));
-        assert!(!is_http_uri("https://"));
-        assert!(!is_http_uri("https:///path"));
-        assert!(!is_http_uri("ftp://example.org"));
-        assert!(!is_http_uri("urn:uuid:1"));
-    }
-
-    #[test]
-    fn media_types() {
-        assert!(is_media_type("application/pdf"));
-        assert!(is_media_type("text/html; charset=utf-8"));
-        assert!(!is_media_type("pdf"));
-        assert!(!is_media_type("application/"));
-    }
-
-    #[test]
-    fn pointer_escaping() {
-        assert_eq!(pointer_token("a/b~c"), "a~1b~0c");
-    }
 }

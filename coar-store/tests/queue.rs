@@ -1,0 +1,441 @@
+//! The queue: claims, leases, retries, outbound lanes, each test run on SQLite, PostgreSQL
+//! and MariaDB.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, Utc};
+use coar_store::{Direction, Failure, Filter, NewNotification, State, StoreError};
+use common::{fixture, insert_many, parsed, with_new_id};
+use serde_json::json;
+
+store_test!(claim_complete_and_lease_expiry, |db| {
+    let keys = insert_many(&db, 3).await;
+    let now = Utc::now();
+    let claims = db
+        .store
+        .claim_at(Direction::Inbound, "w1", 2, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        claims.iter().map(|c| c.record.key).collect::<Vec<_>>(),
+        keys[..2]
+    );
+    assert!(
+        claims
+            .iter()
+            .all(|c| c.attempt == 1 && c.record.state == State::Processing)
+    );
+    // Nothing else of inbound is due but the third; outbound has nothing.
+    assert!(
+        db.store
+            .claim_at(Direction::Outbound, "w1", 10, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let third = db
+        .store
+        .claim_at(Direction::Inbound, "w2", 10, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        third.iter().map(|c| c.record.key).collect::<Vec<_>>(),
+        [keys[2]]
+    );
+    assert!(
+        db.store
+            .claim_at(Direction::Inbound, "w2", 10, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    db.store.complete(&claims[0], None).await.unwrap();
+    assert_eq!(
+        db.store.get(keys[0]).await.unwrap().unwrap().state,
+        State::Processed
+    );
+
+    // w1 dies holding keys[1]: after the lease, w3 gets it; w1's late answer is refused.
+    let later = now + Duration::seconds(61);
+    let retaken = db
+        .store
+        .claim_at(Direction::Inbound, "w3", 10, later)
+        .await
+        .unwrap();
+    let retaken_keys: BTreeSet<i64> = retaken.iter().map(|c| c.record.key).collect();
+    assert_eq!(retaken_keys, BTreeSet::from([keys[1], keys[2]]));
+    assert!(retaken.iter().all(|c| c.attempt == 2));
+    assert!(
+        matches!(db.store.complete(&claims[1], None).await, Err(StoreError::LeaseLost(k)) if k == keys[1])
+    );
+    for c in &retaken {
+        db.store.complete(c, None).await.unwrap();
+    }
+    let attempts = db.store.attempts(keys[1]).await.unwrap();
+    let outcomes: Vec<(&str, u32, &str)> = attempts
+        .iter()
+        .map(|a| (a.outcome.as_str(), a.attempt, a.worker.as_str()))
+        .collect();
+    assert_eq!(outcomes, [("abandoned", 1, "w1"), ("succeeded", 2, "w3")]);
+    assert!(attempts[0].error.as_deref().unwrap().contains("lease"));
+
+    // A released claim goes back to the queue without using up an attempt.
+    let keys = insert_many(&db, 1).await;
+    let c = db
+        .store
+        .claim(Direction::Inbound, "w4", 1)
+        .await
+        .unwrap()
+        .remove(0);
+    db.store.release(&c).await.unwrap();
+    let r = db.store.get(keys[0]).await.unwrap().unwrap();
+    assert_eq!((r.state, r.attempts), (State::Queued, 0));
+});
+
+store_test!(retry_backoff_dead_and_replay, |db| {
+    let key = insert_many(&db, 1).await[0];
+    let t0 = Utc::now();
+    let c1 = db
+        .store
+        .claim_at(Direction::Inbound, "w", 1, t0)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        db.store
+            .fail_at(&c1, Failure::transient("peer down"), t0)
+            .await
+            .unwrap(),
+        State::RetryScheduled
+    );
+    let r = db.store.get(key).await.unwrap().unwrap();
+    assert_eq!(r.state, State::RetryScheduled);
+    assert_eq!(r.last_error.as_deref(), Some("peer down"));
+    // base 10 s after the first failure
+    assert_eq!(
+        r.next_attempt_at.unwrap().timestamp_micros(),
+        (t0 + Duration::seconds(10)).timestamp_micros()
+    );
+    assert!(
+        db.store
+            .claim_at(Direction::Inbound, "w", 1, t0 + Duration::seconds(9))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let t1 = t0 + Duration::seconds(10);
+    let c2 = db
+        .store
+        .claim_at(Direction::Inbound, "w", 1, t1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(c2.attempt, 2);
+    // A peer's Retry-After later than the backoff wins; 20 s doubled backoff otherwise.
+    let not_before = t1 + Duration::seconds(45);
+    let failure = Failure {
+        not_before: Some(not_before),
+        ..Failure::transient("429")
+    };
+    assert_eq!(
+        db.store.fail_at(&c2, failure, t1).await.unwrap(),
+        State::RetryScheduled
+    );
+    assert_eq!(
+        db.store
+            .get(key)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_attempt_at
+            .unwrap()
+            .timestamp_micros(),
+        not_before.timestamp_micros()
+    );
+    let c3 = db
+        .store
+        .claim_at(Direction::Inbound, "w", 1, not_before)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        db.store
+            .fail_at(&c3, Failure::transient("still down"), not_before)
+            .await
+            .unwrap(),
+        State::Dead
+    );
+    assert!(
+        db.store
+            .claim_at(Direction::Inbound, "w", 1, not_before + Duration::days(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let attempts = db.store.attempts(key).await.unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| a.outcome.as_str())
+            .collect::<Vec<_>>(),
+        ["failed"; 3]
+    );
+
+    // Dead stays visible, and replays.
+    let dead = Filter {
+        state: Some(State::Dead),
+        ..Filter::default()
+    };
+    assert_eq!(db.store.count(&dead).await.unwrap(), 1);
+    assert!(db.store.replay(key).await.unwrap());
+    let r = db.store.get(key).await.unwrap().unwrap();
+    assert_eq!((r.state, r.attempts), (State::Queued, 0));
+    assert!(
+        !db.store.replay(key).await.unwrap(),
+        "a queued notification is not replayed"
+    );
+    assert!(matches!(
+        db.store.replay(key + 999).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // A permanent failure fails at once, with the peer's answer recorded.
+    let c = db
+        .store
+        .claim(Direction::Inbound, "w", 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let failure = Failure {
+        delivery: Some(coar_store::Delivery {
+            status: 422,
+            excerpt: Some("{\"title\":\"invalid\"}".into()),
+        }),
+        ..Failure::permanent("refused: 422")
+    };
+    assert_eq!(db.store.fail(&c, failure).await.unwrap(), State::Failed);
+    let last = db.store.attempts(key).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.http_status, last.response_excerpt.as_deref()),
+        (Some(422), Some("{\"title\":\"invalid\"}"))
+    );
+});
+
+store_test!(two_workers_never_share_a_row, |db| {
+    let keys: BTreeSet<i64> = insert_many(&db, 120).await.into_iter().collect();
+    let other = db.open_another().await;
+    let worker = |store: coar_store::Store, name: &'static str| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claims = store.claim(Direction::Inbound, name, 4).await.unwrap();
+                if claims.is_empty() {
+                    return mine;
+                }
+                for c in claims {
+                    store.complete(&c, None).await.unwrap();
+                    mine.push(c.record.key);
+                }
+            }
+        })
+    };
+    let (a, b) = tokio::join!(worker(db.store.clone(), "a"), worker(other.clone(), "b"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    assert_eq!(
+        all.len(),
+        keys.len(),
+        "a row was processed twice or lost (a: {}, b: {})",
+        a.len(),
+        b.len()
+    );
+    assert_eq!(all.iter().copied().collect::<BTreeSet<_>>(), keys);
+    let processed = Filter {
+        state: Some(State::Processed),
+        ..Filter::default()
+    };
+    assert_eq!(db.store.count(&processed).await.unwrap(), 120);
+    other.close().await.unwrap();
+});
+
+/// Queues an outbound notification to the inbox `target` (a lane), returning its key.
+async fn queue_to(db: &common::TestDb, target: &str) -> i64 {
+    let mut doc = with_new_id(fixture("request-review"));
+    doc["target"]["inbox"] = json!(target);
+    let (bytes, n) = parsed(&doc);
+    db.store
+        .insert(NewNotification::outbound(&n, &bytes))
+        .await
+        .unwrap()
+        .record()
+        .key
+}
+
+fn keys_of(claims: &[coar_store::Claim]) -> Vec<i64> {
+    claims.iter().map(|c| c.record.key).collect()
+}
+
+store_test!(outbound_lanes_deliver_in_order_of_creation, |db| {
+    let (a, b) = ("https://a.example/inbox", "https://b.example/inbox");
+    let a1 = queue_to(&db, a).await;
+    let b1 = queue_to(&db, b).await;
+    let a2 = queue_to(&db, a).await;
+    let b2 = queue_to(&db, b).await;
+    let a3 = queue_to(&db, a).await;
+    let now = Utc::now();
+    let claim = |at| db.store.claim_at(Direction::Outbound, "w", 10, at);
+
+    // Only the head of each lane is due.
+    let heads = claim(now).await.unwrap();
+    assert_eq!(keys_of(&heads), [a1, b1]);
+    assert!(claim(now).await.unwrap().is_empty(), "a lane's second went");
+    db.store.complete(&heads[1], None).await.unwrap();
+    let b_next = claim(now).await.unwrap();
+    assert_eq!(keys_of(&b_next), [b2]);
+    db.store.complete(&b_next[0], None).await.unwrap();
+
+    // A failed head holds its lane up until it is delivered: a2 waits for a1's retry.
+    let state = db
+        .store
+        .fail_at(&heads[0], Failure::transient("connection refused"), now)
+        .await
+        .unwrap();
+    assert_eq!(state, State::RetryScheduled);
+    assert!(claim(now).await.unwrap().is_empty());
+    let retry = claim(now + Duration::days(1)).await.unwrap();
+    assert_eq!(keys_of(&retry), [a1]);
+    db.store.complete(&retry[0], None).await.unwrap();
+    let second = claim(now).await.unwrap();
+    assert_eq!(keys_of(&second), [a2]);
+
+    // A head that fails for good no longer blocks; one whose worker died is taken again,
+    // still alone.
+    db.store
+        .fail(&second[0], Failure::permanent("refused: 400"))
+        .await
+        .unwrap();
+    let third = claim(now).await.unwrap();
+    assert_eq!(keys_of(&third), [a3]);
+    let retaken = claim(now + Duration::days(1)).await.unwrap();
+    assert_eq!(keys_of(&retaken), [a3]);
+    assert_eq!(retaken[0].attempt, 2);
+
+    // Inbound notifications have no lanes.
+    let inbound = insert_many(&db, 3).await;
+    assert_eq!(
+        keys_of(&db.store.claim(Direction::Inbound, "w", 10).await.unwrap()),
+        inbound
+    );
+});
+
+store_test!(concurrent_claimers_keep_each_lane_in_order, |db| {
+    let lanes = [
+        "https://a.example/inbox",
+        "https://b.example/inbox",
+        "https://c.example/inbox",
+    ];
+    let mut expected: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+    for i in 0..36 {
+        let lane = lanes[i % 3];
+        expected
+            .entry(lane)
+            .or_default()
+            .push(queue_to(&db, lane).await);
+    }
+    let other = db.open_another().await;
+    let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let worker = |store: coar_store::Store, name: &'static str| {
+        let delivered = delivered.clone();
+        tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                let claims = store.claim(Direction::Outbound, name, 4).await.unwrap();
+                if claims.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                for c in claims {
+                    let lane = c.record.target_inbox.clone().unwrap();
+                    delivered.lock().unwrap().push((lane, c.record.key));
+                    tokio::task::yield_now().await;
+                    store.complete(&c, None).await.unwrap();
+                }
+            }
+        })
+    };
+    let (x, y, z) = tokio::join!(
+        worker(db.store.clone(), "x"),
+        worker(other.clone(), "y"),
+        worker(db.store.clone(), "z")
+    );
+    x.unwrap();
+    y.unwrap();
+    z.unwrap();
+    let delivered = delivered.lock().unwrap().clone();
+    for (lane, keys) in &expected {
+        let got: Vec<i64> = delivered
+            .iter()
+            .filter(|(l, _)| l == lane)
+            .map(|(_, k)| *k)
+            .collect();
+        assert_eq!(&got, keys, "lane {lane} out of order or incomplete");
+    }
+    other.close().await.unwrap();
+});
+
+store_test!(a_batch_completes_in_one_go_except_a_lost_lease, |db| {
+    let keys = insert_many(&db, 3).await;
+    let now = Utc::now();
+    let claims = db
+        .store
+        .claim_at(Direction::Inbound, "w1", 3, now)
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&claims), keys);
+    // The second one's lease runs out and another worker takes it over.
+    let later = now + Duration::seconds(61);
+    let retaken = db
+        .store
+        .claim_at(Direction::Inbound, "w2", 3, later)
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&retaken), keys, "every lease ran out");
+    db.store.complete(&retaken[1], None).await.unwrap();
+    let c = db
+        .store
+        .claim_at(Direction::Inbound, "w3", 3, later + Duration::seconds(61))
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&c), [keys[0], keys[2]]);
+    let delivery = coar_store::Delivery {
+        status: 201,
+        excerpt: Some("https://peer.example/inbox/1".into()),
+    };
+    let results = db
+        .store
+        .complete_many(&[
+            (&c[0], Some(delivery)),
+            (&retaken[1], None), // finished already by its new holder
+            (&c[1], None),
+        ])
+        .await;
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(matches!(results[1], Err(StoreError::LeaseLost(k)) if k == keys[1]));
+    for key in &keys {
+        assert_eq!(
+            db.store.get(*key).await.unwrap().unwrap().state,
+            State::Processed
+        );
+    }
+    let last = db.store.attempts(keys[0]).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.outcome.as_str(), last.http_status),
+        ("succeeded", Some(201))
+    );
+    assert!(db.store.complete_many(&[]).await.is_empty());
+});
