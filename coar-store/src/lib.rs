@@ -35,7 +35,9 @@ mod entity;
 pub mod migration;
 mod model;
 mod notifications;
+mod queries;
 mod queue;
+mod registry;
 mod services;
 mod threads;
 
