@@ -68,6 +68,7 @@ mod node;
 mod notification;
 mod pattern;
 mod reply;
+pub mod template;
 mod thread;
 mod validate;
 pub mod vocab;

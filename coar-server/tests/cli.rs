@@ -423,6 +423,46 @@ async fn send_discover_and_inbox_commands() {
         .unwrap();
     assert_eq!(code, Some(0));
     assert_eq!(out.lines().count(), 2, "{out}");
+    // Any pattern from its template, a reply from a received Offer included.
+    let offer = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/spec/request-review.json")
+        .display()
+        .to_string();
+    let (code, out, err) = run(s(&[
+        "send",
+        "--pattern",
+        "tentative-accept",
+        "--reply-to",
+        &offer,
+        "--to",
+        &inbox,
+        "--allow-private-targets",
+        "--origin",
+        "https://review.example/",
+        "--origin-inbox",
+        "https://review.example/inbox/",
+        "--set",
+        "summary=We will review it",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = run(s(&[
+        "send",
+        "--pattern",
+        "announce-relationship",
+        "--to",
+        &inbox,
+        "--allow-private-targets",
+        "--origin",
+        "https://repo.example/",
+        "--set",
+        "colour=blue",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("subject, relationship, related"), "{err}");
     // 1: refused by the peer (same id, other body: 409).
     let mut changed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&example).unwrap()).unwrap();

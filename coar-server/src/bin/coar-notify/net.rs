@@ -30,10 +30,24 @@ pub(crate) struct SendArgs {
     /// target's inbox.
     #[arg(long)]
     to: Option<String>,
-    /// Build a notification: request-review, request-endorsement, announce-review,
-    /// announce-endorsement or announce-service-result.
+    /// Build a notification of any 1.0.1 pattern from its template (the dashboard's compose
+    /// fields): request-review, request-endorsement, announce-review, announce-endorsement,
+    /// announce-relationship, announce-service-result, accept, reject, tentative-accept,
+    /// tentative-reject, undo-offer, unprocessable.
     #[arg(long)]
     pattern: Option<String>,
+    /// A received Offer (JSON-LD file) this answers: a reply takes its target, inReplyTo and
+    /// object from it (acknowledgements and Undo embed it).
+    #[arg(long)]
+    reply_to: Option<PathBuf>,
+    /// A template field, NAME=VALUE (repeatable), e.g. summary="Looks good" or
+    /// relationship=http://purl.org/vocab/frbr/core#supplement; an unknown NAME lists the
+    /// pattern's fields.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// summary.
+    #[arg(long)]
+    summary: Option<String>,
     /// origin.id: this system's HTTP URI.
     #[arg(long)]
     origin: Option<String>,
@@ -100,103 +114,122 @@ fn client(net: &NetArgs) -> Result<coar_client::Client, coar_client::ClientError
     )
 }
 
-fn build(args: &SendArgs) -> Result<coar_model::Notification, String> {
-    use coar_model::*;
-    let pattern = args.pattern.as_deref().ok_or("give a FILE or --pattern")?;
-    let pattern =
-        Pattern::from_slug(pattern).ok_or_else(|| format!("unknown pattern {pattern:?}"))?;
-    let need = |v: &Option<String>, flag: &str| {
-        v.clone()
-            .ok_or_else(|| format!("--pattern {} needs {flag}", pattern.slug()))
-    };
-    let origin = Service {
-        id: need(&args.origin, "--origin")?,
-        inbox: args.origin_inbox.clone(),
-        name: None,
-    };
-    let target = Service {
-        id: need(&args.target, "--target")?,
-        inbox: args.target_inbox.clone(),
-        name: None,
-    };
-    let object = need(&args.object, "--object")?;
-    let actor = match &args.actor {
-        Some(id) => {
-            let kind = match args.actor_type.as_str() {
-                "Application" => ActorType::Application,
-                "Group" => ActorType::Group,
-                "Organization" => ActorType::Organization,
-                "Person" => ActorType::Person,
-                "Service" => ActorType::Service,
-                other => {
-                    return Err(format!(
-                        "--actor-type {other:?} is not Application, Group, Organization, Person or Service"
-                    ));
-                }
-            };
-            let a = Actor::new(id.clone(), kind);
-            Some(match &args.actor_name {
-                Some(n) => a.name(n.clone()),
-                None => a,
-            })
-        }
+/// A notification of `--pattern` from coar-model's template of it: the flags and `--set`
+/// values name its fields; a reply takes what it can from `--reply-to`; `origin` and
+/// `actor` come from `--origin` and `--actor`. Invalid ones are refused with every problem.
+fn build(args: &SendArgs) -> Result<serde_json::Value, String> {
+    use coar_model::{Notification, Pattern, template};
+    let slug = args.pattern.as_deref().ok_or("give a FILE or --pattern")?;
+    let pattern = Pattern::from_slug(slug)
+        .filter(|p| !p.is_legacy())
+        .ok_or_else(|| format!("unknown pattern {slug:?}"))?;
+    let origin_id = args
+        .origin
+        .clone()
+        .ok_or_else(|| format!("--pattern {} needs --origin", pattern.slug()))?;
+    let offer = match &args.reply_to {
+        Some(file) => Some(
+            std::fs::read(file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| Notification::from_slice(&b).map_err(|e| e.to_string()))
+                .map_err(|e| format!("--reply-to {}: {e}", file.display()))?,
+        ),
         None => None,
     };
-    let with_cite = |r: Resource| match &args.cite_as {
-        Some(c) => r.cite_as(c.clone()),
-        None => r,
+    let fields = template::fields(pattern);
+    let mut values: Vec<(String, String)> = match &offer {
+        Some(o) => template::reply_values(pattern, o)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        None => fields
+            .iter()
+            .map(|f| (f.name.to_owned(), f.default.to_owned()))
+            .collect(),
     };
-    macro_rules! finish {
-        ($builder:expr) => {{
-            let mut b = $builder;
-            if let Some(a) = actor.clone() {
-                b = b.actor(a);
-            }
-            if let Some(irt) = &args.in_reply_to {
-                b = b.in_reply_to(irt.clone());
-            }
-            b.build().map(Notification::from).map_err(|e| e.to_string())
-        }};
-    }
-    match pattern {
-        Pattern::RequestReview | Pattern::RequestEndorsement => {
-            let item = need(&args.item, "--item")?;
-            let page = with_cite(Resource::landing_page(object))
-                .item(Item::new(item, args.item_media_type.clone()));
-            if pattern == Pattern::RequestReview {
-                finish!(RequestReview::builder(origin, target, page))
-            } else {
-                finish!(RequestEndorsement::builder(origin, target, page))
-            }
+    let mut give = |name: &str, value: &str| {
+        values.retain(|(k, _)| k != name);
+        values.push((name.to_owned(), value.to_owned()));
+    };
+    for (name, flag) in [
+        ("target_id", &args.target),
+        ("target_inbox", &args.target_inbox),
+        ("object_id", &args.object),
+        ("object_cite_as", &args.cite_as),
+        ("item_id", &args.item),
+        ("context_id", &args.context),
+        ("in_reply_to", &args.in_reply_to),
+        ("summary", &args.summary),
+    ] {
+        if let Some(v) = flag {
+            give(name, v);
         }
-        Pattern::AnnounceReview | Pattern::AnnounceEndorsement | Pattern::AnnounceServiceResult => {
-            let context = Resource::landing_page(need(&args.context, "--context")?);
-            let types: &[&str] = match pattern {
-                Pattern::AnnounceReview => &["Page", "sorg:Review"],
-                _ => &["Page", "sorg:WebPage"],
-            };
-            let thing = with_cite(Resource::new(object, types.iter().copied()));
-            match pattern {
-                Pattern::AnnounceReview => {
-                    finish!(AnnounceReview::builder(origin, target, thing, context))
-                }
-                Pattern::AnnounceEndorsement => {
-                    finish!(AnnounceEndorsement::builder(origin, target, thing, context))
-                }
-                _ => finish!(AnnounceServiceResult::builder(
-                    origin, target, thing, context
-                )),
-            }
-        }
-        other => Err(format!(
-            "--pattern {} cannot be built from flags; write it to a file and send the file",
-            other.slug()
-        )),
     }
+    if fields.iter().any(|f| f.name == "item_media_type") {
+        give("item_media_type", &args.item_media_type);
+    }
+    for pair in &args.set {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--set {pair:?}: expected NAME=VALUE"))?;
+        if !fields.iter().any(|f| f.name == name) {
+            let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            return Err(format!(
+                "--set {name}: {} has the fields {}",
+                pattern.slug(),
+                names.join(", ")
+            ));
+        }
+        give(name, value);
+    }
+    let mut doc = template::compose(
+        pattern,
+        |name| {
+            values
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        },
+        offer.as_ref(),
+    );
+    let mut origin = serde_json::json!({"id": origin_id, "type": "Service"});
+    if let Some(inbox) = &args.origin_inbox {
+        origin["inbox"] = serde_json::json!(inbox);
+    }
+    if let Some(actor) = &args.actor {
+        if !["Application", "Group", "Organization", "Person", "Service"]
+            .contains(&args.actor_type.as_str())
+        {
+            return Err(format!(
+                "--actor-type {:?} is not Application, Group, Organization, Person or Service",
+                args.actor_type
+            ));
+        }
+        let mut a = serde_json::json!({"id": actor, "type": args.actor_type});
+        if let Some(name) = &args.actor_name {
+            a["name"] = serde_json::json!(name);
+        }
+        doc["actor"] = a;
+    }
+    coar_model::complete_outbound(&mut doc, &origin).map_err(|e| e.to_string())?;
+    Ok(doc)
+}
+
+/// A notification built from flags, once its target inbox is known: refused with every
+/// problem when invalid.
+fn checked(doc: serde_json::Value) -> Result<coar_model::Notification, String> {
+    let n = coar_model::Notification::from_value(doc).map_err(|e| e.to_string())?;
+    let report = n.validate();
+    if !report.is_valid() {
+        return Err(format!(
+            "the notification built from --pattern is invalid:\n{report}"
+        ));
+    }
+    Ok(n)
 }
 
 /// `send`: a file, or a notification built from flags.
-pub(crate) fn send(mut args: SendArgs) -> ExitCode {
+pub(crate) fn send(args: SendArgs) -> ExitCode {
     let Ok(rt) = runtime() else {
         return ExitCode::from(3);
     };
@@ -205,19 +238,6 @@ pub(crate) fn send(mut args: SendArgs) -> ExitCode {
             Ok(c) => c,
             Err(e) => return usage(e),
         };
-        // Without a target inbox, find it: from --to, or from the target's id.
-        if args.file.is_none() && args.target_inbox.is_none() {
-            let Some(from) = args.to.clone().or_else(|| args.target.clone()) else {
-                return usage("give --to or --target-inbox");
-            };
-            match client.discover(&from).await {
-                Ok(inbox) => args.target_inbox = Some(inbox.to_string()),
-                Err(e) => {
-                    eprintln!("coar-notify: {e}");
-                    return exit_for(&e);
-                }
-            }
-        }
         let notification = match &args.file {
             Some(file) => match std::fs::read(file)
                 .map_err(|e| e.to_string())
@@ -226,10 +246,30 @@ pub(crate) fn send(mut args: SendArgs) -> ExitCode {
                 Ok(n) => n,
                 Err(e) => return usage(format!("{}: {e}", file.display())),
             },
-            None => match build(&args) {
-                Ok(n) => n,
-                Err(e) => return usage(e),
-            },
+            None => {
+                let mut doc = match build(&args) {
+                    Ok(doc) => doc,
+                    Err(e) => return usage(e),
+                };
+                // Built without a target inbox: find it, from --to or from the target's id.
+                if doc.pointer("/target/inbox").is_none() {
+                    let target_id = doc.pointer("/target/id").and_then(|v| v.as_str());
+                    let Some(from) = args.to.clone().or(target_id.map(str::to_owned)) else {
+                        return usage("give --to or --target-inbox");
+                    };
+                    match client.discover(&from).await {
+                        Ok(inbox) => doc["target"]["inbox"] = serde_json::json!(inbox.as_str()),
+                        Err(e) => {
+                            eprintln!("coar-notify: {e}");
+                            return exit_for(&e);
+                        }
+                    }
+                }
+                match checked(doc) {
+                    Ok(n) => n,
+                    Err(e) => return usage(e),
+                }
+            }
         };
         let destination = match (&args.to, notification.target().and_then(|t| t.inbox())) {
             (Some(to), _) => match client.discover(to).await {
