@@ -9,9 +9,11 @@
 //! - `syntax`: URIs, media types, JSON pointers;
 //! - `shapes`: the baseline of every notification (context, id, type, origin, target,
 //!   object, actor, context, items, cite-as);
+//! - `resources`: the resources it names (context, types, items, cite-as);
 //! - `patterns`: each pattern's own rules.
 
 mod patterns;
+mod resources;
 mod shapes;
 mod syntax;
 
