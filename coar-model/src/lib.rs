@@ -88,3 +88,15 @@ pub use reply::{Acknowledgement, CompleteError, complete_outbound, derived_reply
 pub use thread::ThreadStatus;
 pub use validate::{MAX_URI_LEN, Problem, Report, Severity, is_http_uri, is_uri, pointer_token};
 pub use vocab::SpecVersion;
+
+/// The specification's examples that unit tests share.
+#[cfg(test)]
+mod fixtures {
+    use crate::Notification;
+
+    /// The Request Review example (an Offer with origin, target and inboxes).
+    pub(crate) fn request_review() -> Notification {
+        let body = include_str!("../../fixtures/spec/request-review.json");
+        Notification::from_slice(body.as_bytes()).unwrap()
+    }
+}

@@ -168,10 +168,7 @@ pub fn complete_outbound(doc: &mut Value, identity: &Value) -> Result<(), Comple
 mod tests {
     use super::*;
 
-    fn offer() -> Notification {
-        let body = include_str!("../../fixtures/spec/request-review.json");
-        Notification::from_slice(body.as_bytes()).unwrap()
-    }
+    use crate::fixtures::request_review as offer;
 
     #[test]
     fn acknowledgements_answer_offers_with_a_stable_id() {

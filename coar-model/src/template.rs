@@ -332,10 +332,7 @@ fn set(doc: &mut Value, path: &[&str], value: Value) {
 mod tests {
     use super::*;
 
-    fn offer() -> Notification {
-        let body = include_str!("../../fixtures/spec/request-review.json");
-        Notification::from_slice(body.as_bytes()).unwrap()
-    }
+    use crate::fixtures::request_review as offer;
 
     /// Every pattern's form, filled with plausible values, builds a notification whose only
     /// problems are the ones the form cannot know (none), so that a person can send each.
