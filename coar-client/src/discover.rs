@@ -44,7 +44,11 @@ impl Client {
             found = discovery::inbox_from_link_headers(&head.url, l.iter().map(String::as_str));
         }
         if found.is_none() {
-            let accept = "application/ld+json, text/turtle;q=0.9, text/html;q=0.8, application/xhtml+xml;q=0.8, */*;q=0.1";
+            let accept = if cfg!(feature = "rdf") {
+                "application/ld+json, text/turtle;q=0.9, text/html;q=0.8, application/xhtml+xml;q=0.8, */*;q=0.1"
+            } else {
+                "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+            };
             let got = self
                 .request(Method::GET, fetch_url, Some(accept), None)
                 .await?;
@@ -62,12 +66,25 @@ impl Client {
             // The resource as named (with its fragment) is the subject to look for.
             let mut subject = got.url.clone();
             subject.set_fragment(url.fragment());
-            found = discovery::discover(
-                &subject,
-                l.iter().map(String::as_str),
-                Some((&content_type, &text)),
-                &self.contexts,
-            );
+            #[cfg(feature = "rdf")]
+            {
+                found = discovery::discover(
+                    &subject,
+                    l.iter().map(String::as_str),
+                    Some((&content_type, &text)),
+                    &self.contexts,
+                );
+            }
+            #[cfg(not(feature = "rdf"))]
+            {
+                let html = content_type.starts_with("text/html")
+                    || content_type.starts_with("application/xhtml+xml");
+                found = discovery::inbox_from_link_headers(&subject, l.iter().map(String::as_str))
+                    .or_else(|| {
+                        html.then(|| discovery::inbox_from_html(&text, &subject))
+                            .flatten()
+                    });
+            }
         }
         let inbox = found.ok_or_else(|| ClientError::NoInbox(resource.to_owned()))?;
         self.discovered
@@ -111,7 +128,8 @@ impl Client {
         })
     }
     /// Every notification URI an inbox lists (`ldp:contains`), following its `next` links
-    /// (in the body or in `Link` headers) across pages.
+    /// (in the body or in `Link` headers) across pages. Feature `rdf`.
+    #[cfg(feature = "rdf")]
     pub async fn inbox_listing(&self, inbox: &str) -> Result<Vec<String>, ClientError> {
         const CONTAINS: &str = "http://www.w3.org/ns/ldp#contains";
         const NEXT: [&str; 2] = [

@@ -7,6 +7,10 @@
 //! through an address policy that refuses loopback, private and link-local addresses unless
 //! allowed.
 //!
+//! Discovery in RDF bodies and reading inbox listings need the default feature `rdf` (the
+//! JSON-LD and RDF stack of coar-ldn); without it, [`Client::plain`] is a sender that finds
+//! inboxes in `Link` headers and HTML.
+//!
 //! It deliberately keeps no state on disk: durable outboxes belong to `coar-store` and the
 //! server, which call [`Client::send`] once per delivery attempt.
 
@@ -20,6 +24,7 @@ mod transport;
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
 
+#[cfg(feature = "rdf")]
 use coar_ldn::Contexts;
 use reqwest::{StatusCode, header};
 use url::Url;
@@ -39,6 +44,7 @@ pub const CONTENT_TYPE: &str =
 pub struct Client {
     pub(crate) http: reqwest::Client,
     pub(crate) config: ClientConfig,
+    #[cfg(feature = "rdf")]
     pub(crate) contexts: Contexts,
     pub(crate) discovered: Mutex<HashMap<String, (Instant, Url)>>,
 }
@@ -54,8 +60,19 @@ pub(crate) struct Fetched {
 
 impl Client {
     /// A client. `contexts` are the JSON-LD contexts used to read RDF bodies in discovery
-    /// (register COAR's for COAR resources).
+    /// and listings (register COAR's for COAR resources). Feature `rdf`.
+    #[cfg(feature = "rdf")]
     pub fn new(config: ClientConfig, contexts: Contexts) -> Result<Client, ClientError> {
+        Ok(Client {
+            contexts,
+            ..Client::plain(config)?
+        })
+    }
+
+    /// A client that needs no JSON-LD contexts: a plain sender. It discovers inboxes in
+    /// `Link` headers and HTML, and (with the `rdf` feature) in JSON-LD bodies that use the
+    /// ActivityStreams context only, and in Turtle.
+    pub fn plain(config: ClientConfig) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
@@ -70,7 +87,8 @@ impl Client {
         Ok(Client {
             http,
             config,
-            contexts,
+            #[cfg(feature = "rdf")]
+            contexts: Contexts::default(),
             discovered: Mutex::new(HashMap::new()),
         })
     }

@@ -118,6 +118,20 @@ async fn every_pattern_round_trips_through_a_real_inbox() {
     // The inbox is found from the server's own URL.
     let discovered = client.discover(&inbox).await.unwrap();
     assert_eq!(discovered.as_str(), inbox);
+    // So does a plain sender, with no contexts registered: from the Link header.
+    let plain = Client::plain(ClientConfig {
+        allow_private: true,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        plain
+            .discover(&format!("http://{addr}/"))
+            .await
+            .unwrap()
+            .as_str(),
+        inbox
+    );
     let mut locations = Vec::new();
     for n in &all {
         let receipt = client.send(n, discovered.as_str()).await.unwrap();

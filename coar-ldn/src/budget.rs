@@ -1,10 +1,9 @@
 //! Budgets for work done on a peer's bytes: every parser of input that arrives over the
 //! network stops, with an error naming the budget, before its work grows past these.
 
-use std::{
-    fmt,
-    time::{Duration, Instant},
-};
+#[cfg(feature = "rdf")]
+use std::time::Instant;
+use std::{fmt, time::Duration};
 
 /// The limits on reading one document a peer sent, beyond its size in bytes (which the
 /// caller checks before anything is parsed).
@@ -92,11 +91,13 @@ impl std::error::Error for Exceeded {}
 
 /// A running clock against [`Budget::max_time`].
 #[derive(Debug, Clone, Copy)]
+#[cfg(feature = "rdf")]
 pub(crate) struct Deadline {
     at: Option<Instant>,
     budget: Duration,
 }
 
+#[cfg(feature = "rdf")]
 impl Deadline {
     pub(crate) fn start(budget: &Budget) -> Deadline {
         Deadline {
@@ -123,6 +124,7 @@ impl Deadline {
 /// terms and reifiers, the one construct the parser nests in memory, are counted here in
 /// the raw text, strings and comments included, and at most `limit` of them are allowed,
 /// which no lexer can hide.
+#[cfg(feature = "rdf")]
 pub(crate) fn turtle_nesting(text: &str, limit: usize) -> Result<usize, Exceeded> {
     let b = text.as_bytes();
     let quoted = b.windows(2).filter(|w| *w == b"<<" || *w == b"{|").count();

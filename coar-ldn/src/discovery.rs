@@ -6,16 +6,18 @@
 
 use url::Url;
 
+use crate::link::{LDP_INBOX, find_link};
+#[cfg(feature = "rdf")]
 use crate::{
     conneg::{BodyFormat, body_format},
     jsonld::Contexts,
-    link::{LDP_INBOX, find_link},
     rdf::Dataset,
 };
 
-/// The inbox a representation of `resource` names: the triple `<resource> ldp:inbox <x>`
+/// The inbox a representation of `resource` names (feature `rdf`): the triple `<resource> ldp:inbox <x>`
 /// in JSON-LD (processed with `contexts`) or Turtle, or an HTML `<link>`. Relative IRIs
 /// resolve against the resource URL.
+#[cfg(feature = "rdf")]
 pub fn inbox_from_body(
     resource: &Url,
     content_type: &str,
@@ -53,7 +55,8 @@ pub fn inbox_from_body(
 }
 
 /// LDN discovery over what the caller fetched: the `Link` headers first (skipped for a
-/// resource with a fragment), then, when they name no inbox, the body.
+/// resource with a fragment), then, when they name no inbox, the body (feature `rdf`).
+#[cfg(feature = "rdf")]
 pub fn discover<'a>(
     resource: &Url,
     link_headers: impl IntoIterator<Item = &'a str>,

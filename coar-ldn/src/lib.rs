@@ -7,6 +7,10 @@
 //! It deliberately knows nothing of COAR Notify (that vocabulary lives in `coar-model`), opens
 //! no network connections of its own and depends on no web framework.
 //!
+//! The JSON-LD and RDF parts (`jsonld`, `rdf`, `receiver`, `inbox`, discovery in RDF
+//! bodies) are the default feature `rdf`; without it the crate is the light part: `Link`
+//! headers, HTML discovery, content negotiation, strict JSON and the budgets.
+//!
 //! # What is here
 //! - [`link`]: RFC 8288 `Link` headers, parsed (discovery) and written (advertising).
 //! - [`discovery`]: finding an inbox in `Link` headers and HTML, without I/O.
@@ -26,18 +30,27 @@
 pub mod budget;
 pub mod conneg;
 pub mod discovery;
+#[cfg(feature = "rdf")]
 mod fast;
+#[cfg(feature = "rdf")]
 pub mod inbox;
 pub mod json;
+#[cfg(feature = "rdf")]
 pub mod jsonld;
 pub mod link;
+#[cfg(feature = "rdf")]
 pub mod rdf;
+#[cfg(feature = "rdf")]
 pub mod receiver;
 
 pub use budget::{Budget, Exceeded};
 pub use conneg::{ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, negotiate};
+#[cfg(feature = "rdf")]
 pub use inbox::Listing;
+#[cfg(feature = "rdf")]
 pub use jsonld::{Contexts, Fetch, FetchLimits, JsonLdError};
 pub use link::{LDP_CONSTRAINED_BY, LDP_INBOX, Link, inbox_link_header, parse_link_header};
+#[cfg(feature = "rdf")]
 pub use rdf::{Dataset, RdfError};
+#[cfg(feature = "rdf")]
 pub use receiver::{Checked, ReceiveError, Received, Receiver, ReceiverConfig};

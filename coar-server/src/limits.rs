@@ -103,7 +103,11 @@ impl Limiter {
 
     /// Takes a token for `key`; `Err` is how long until one is there.
     pub fn take(&self, key: &str) -> Result<(), Duration> {
-        let now = Instant::now();
+        self.take_at(key, Instant::now())
+    }
+
+    /// [`Limiter::take`] at `now` (monotonic: never before a previous call's `now`).
+    fn take_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let size = f64::from(self.rate.per);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
@@ -195,15 +199,19 @@ mod tests {
             "{wait:?}"
         );
         l.take("b").unwrap();
+        // At a fixed moment (no refill in between), then 2.5 ms later (2.5 tokens back).
         let fast = Limiter::new(Rate {
             per: 1000,
             period: Duration::from_secs(1),
         });
+        let at = Instant::now();
         for _ in 0..1000 {
-            fast.take("a").unwrap();
+            fast.take_at("a", at).unwrap();
         }
-        assert!(fast.take("a").is_err());
-        std::thread::sleep(Duration::from_millis(20));
-        fast.take("a").unwrap();
+        assert!(fast.take_at("a", at).is_err());
+        let later = at + Duration::from_micros(2500);
+        fast.take_at("a", later).unwrap();
+        fast.take_at("a", later).unwrap();
+        assert!(fast.take_at("a", later).is_err());
     }
 }

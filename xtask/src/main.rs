@@ -167,9 +167,10 @@ fn ci() -> Result<()> {
     Ok(())
 }
 
-/// The engine stands without HTTP: coar-server without its default features compiles no
-/// axum, minijinja or clap, and hyper only as reqwest's client; its library tests and the
-/// `embedded` example (built and run as a test) pass that way.
+/// The layers stand apart: coar-server without its default features (the engine) compiles
+/// no axum, minijinja or clap, and hyper only as reqwest's client, and its library tests and
+/// the `embedded` example (built and run as a test) pass that way; coar-client without its
+/// `rdf` feature (a plain sender) compiles no JSON-LD or RDF crate.
 fn layering(root: &Path) -> Result<()> {
     let args = [
         "tree",
@@ -209,6 +210,46 @@ fn layering(root: &Path) -> Result<()> {
         );
     }
     println!("engine without HTTP: no axum, minijinja, clap or hyper server");
+    // A plain sender compiles no JSON-LD or RDF stack.
+    let args = [
+        "tree",
+        "-p",
+        "coar-client",
+        "--no-default-features",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ];
+    println!("$ cargo {}", args.join(" "));
+    let out = Command::new("cargo")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .context("cannot run cargo tree")?;
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let rdf: Vec<&str> = tree
+        .lines()
+        .filter(|l| {
+            ["json-ld ", "sophia ", "json-syntax "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    if !out.status.success() || !rdf.is_empty() {
+        bail!(
+            "coar-client without its rdf feature still pulls in: {} {}",
+            rdf.join("; "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    println!("coar-client without rdf: no json-ld, json-syntax or sophia");
+    step(
+        root,
+        "cargo",
+        &["check", "-p", "coar-client", "--no-default-features"],
+        &[],
+    )?;
     step(
         root,
         "cargo",
