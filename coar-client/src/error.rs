@@ -49,7 +49,7 @@ pub struct StatusError {
     pub url: String,
     /// The status.
     pub status: u16,
-    /// `Retry-After`, for 429 and 503, at most [`ClientConfig::max_retry_after`].
+    /// `Retry-After`, for 429 and 503, at most [`ClientConfig::max_retry_after`](crate::ClientConfig::max_retry_after).
     pub retry_after: Option<Duration>,
     /// The peer's problem details, when it sent `application/problem+json`.
     pub problem: Option<serde_json::Value>,

@@ -41,7 +41,7 @@ impl RetryPolicy {
 
 /// `Retry-After`: delay-seconds, or an HTTP-date (a date in the past means now). The value
 /// is the peer's and is not clamped here: cut it to a maximum before adding it to anything
-/// (the client does, with [`ClientConfig::max_retry_after`]).
+/// (the client does, with [`ClientConfig::max_retry_after`](crate::ClientConfig::max_retry_after)).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {

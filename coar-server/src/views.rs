@@ -121,7 +121,7 @@ pub struct RecordView {
     /// The store's key.
     pub key: i64,
     /// `inbound` or `outbound`.
-    pub direction: coar_store::Direction,
+    pub direction: &'static str,
     /// The activity id.
     pub notification_id: String,
     /// The pattern, `null` for none.
@@ -157,7 +157,7 @@ pub struct RecordView {
     /// The service it is attributed to.
     pub service: Option<i64>,
     /// Its queue state.
-    pub state: coar_store::State,
+    pub state: &'static str,
     /// Attempts so far.
     pub attempts: u32,
     /// When the next attempt is due.
@@ -172,7 +172,7 @@ impl From<&coar_store::Record> for RecordView {
     fn from(r: &coar_store::Record) -> RecordView {
         RecordView {
             key: r.key,
-            direction: r.direction,
+            direction: r.direction.as_str(),
             notification_id: r.notification_id.clone(),
             pattern: r.pattern,
             types: r.types.clone(),
@@ -190,7 +190,7 @@ impl From<&coar_store::Record> for RecordView {
             received_at: r.received_at,
             remote_addr: r.remote_addr.clone(),
             service: r.service,
-            state: r.state,
+            state: r.state.as_str(),
             attempts: r.attempts,
             next_attempt_at: r.next_attempt_at,
             last_error: r.last_error.clone(),
@@ -246,9 +246,9 @@ pub fn summary(urls: &crate::urls::Urls, r: &coar_store::Record) -> Value {
         "key": r.key,
                 "url": urls.api_notification(r.key),
         "id": r.notification_id,
-        "direction": r.direction,
+        "direction": r.direction.as_str(),
         "pattern": r.pattern,
-        "state": r.state,
+        "state": r.state.as_str(),
         "attempts": r.attempts,
         "origin": r.origin_id,
         "target": r.target_id,

@@ -182,7 +182,7 @@ pub async fn run(core: Arc<Core>, name: String, mut stop: watch::Receiver<bool>)
 }
 
 /// The longest one notification's processing or delivery may take: what remains of a lease
-/// when it may still be started ([`START_WITHIN`]), so that it always ends within its lease
+/// when it may still be started (an eighth of it), so that it always ends within its lease
 /// and no other worker takes it over while it runs (which would send it twice).
 pub fn time_cap(lease: Duration) -> Duration {
     lease / START_WITHIN

@@ -4,13 +4,11 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use coar_model::Pattern;
-use serde::Serialize;
 
 use crate::entity::{attempt, notification};
 
 /// Which way a notification travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Received in our inbox.
     Inbound,
@@ -43,8 +41,7 @@ impl FromStr for Direction {
 ///
 /// `queued → processing (lease) → processed | failed | retry_scheduled → … → dead`;
 /// `quarantined` holds notifications from untrusted senders until someone trusts them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
     /// Waiting for a worker.
     Queued,

@@ -85,7 +85,7 @@ pub enum Untrusted {
     PatternNotAccepted,
 }
 
-/// Who a received notification is attributed to ([`Store::attribute`]).
+/// Who a received notification is attributed to ([`Store::attribute`](crate::Store::attribute)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attribution {
     /// The registered service it names as origin vouches for it.
@@ -384,7 +384,7 @@ pub(crate) async fn queue_attributed(
     Ok(queued)
 }
 
-/// Why [`Store::release_one`] left a notification where it was.
+/// Why [`Store::release_one`](crate::Store::release_one) left a notification where it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotReleased {
     /// It is not quarantined.

@@ -161,7 +161,7 @@ fn webhook_key(secret: &str) -> Vec<u8> {
 }
 
 /// The Standard Webhooks signature of a message: `v1,` + base64 of the HMAC-SHA256 of
-/// `{id}.{timestamp}.{body}`, keyed with [`webhook_key`].
+/// `{id}.{timestamp}.{body}`, keyed with the secret (`whsec_` and base64 decoded, any other string as its bytes).
 pub fn webhook_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     use base64::Engine;
     use hmac::{KeyInit, Mac};

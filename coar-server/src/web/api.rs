@@ -41,7 +41,7 @@ pub async fn outbox(
         Inserted::New(_) => StatusCode::ACCEPTED,
         Inserted::Duplicate(_) => StatusCode::OK,
     };
-    Ok((status, [(header::LOCATION, location.clone())], Json(json!({"key": record.key, "id": record.notification_id, "state": record.state, "url": location}))).into_response())
+    Ok((status, [(header::LOCATION, location.clone())], Json(json!({"key": record.key, "id": record.notification_id, "state": record.state.as_str(), "url": location}))).into_response())
 }
 
 /// `GET /api/notifications/{key}`: a notification with its attempts and thread.
@@ -64,7 +64,7 @@ pub async fn notification(
         "thread": thread.map(|t| json!({
             "offer": t.offer.key,
             "status": t.status,
-            "replies": t.replies.iter().map(|r| json!({"key": r.key, "pattern": r.pattern, "direction": r.direction})).collect::<Vec<_>>(),
+            "replies": t.replies.iter().map(|r| json!({"key": r.key, "pattern": r.pattern, "direction": r.direction.as_str()})).collect::<Vec<_>>(),
         })),
     }))
     .into_response())

@@ -41,7 +41,7 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     reply_to: Option<PathBuf>,
     /// A template field, NAME=VALUE (repeatable), e.g. summary="Looks good" or
-    /// relationship=http://purl.org/vocab/frbr/core#supplement; an unknown NAME lists the
+    /// `relationship=http://purl.org/vocab/frbr/core#supplement`; an unknown NAME lists the
     /// pattern's fields.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
