@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     Accept, Activity, AnnounceEndorsement, AnnounceRelationship, AnnounceReview,
-    AnnounceServiceResult, Notification, Pattern, Reject, Report, RequestEndorsement,
-    RequestReview, TentativeAccept, TentativeReject, UndoOffer, Unprocessable, node::Node,
+    AnnounceServiceResult, Pattern, Reject, Report, RequestEndorsement, RequestReview,
+    TentativeAccept, TentativeReject, UndoOffer, Unprocessable, node::Node,
     vocab::STANDARD_CONTEXT,
 };
 
@@ -333,7 +333,7 @@ buildable!(
 );
 
 /// Builds one notification of pattern `P`. Start from the pattern type's `builder`
-/// function, or from a reply helper such as [`Offer::accept`].
+/// function, or from a reply helper such as [`Offer::accept`](crate::Offer::accept).
 #[derive(Debug, Clone)]
 pub struct Builder<P> {
     id: Option<String>,
@@ -349,7 +349,7 @@ pub struct Builder<P> {
 }
 
 impl<P: Buildable> Builder<P> {
-    fn new(origin: Value, target: Value, object: Value) -> Builder<P> {
+    pub(crate) fn new(origin: Value, target: Value, object: Value) -> Builder<P> {
         Builder {
             id: None,
             actor: None,
@@ -487,7 +487,7 @@ impl AnnounceRelationship {
 }
 
 /// The embedded form of an Offer: the whole activity without `@context`.
-fn embedded(activity: &Activity) -> Value {
+pub(crate) fn embedded(activity: &Activity) -> Value {
     let mut m = activity.as_map().clone();
     m.shift_remove("@context");
     Value::Object(m)
@@ -530,81 +530,6 @@ impl Unprocessable {
     }
 }
 
-fn node_value(node: Option<Node<'_>>) -> Value {
+pub(crate) fn node_value(node: Option<Node<'_>>) -> Value {
     node.map_or(Value::Null, |n| Value::Object(n.as_map().clone()))
-}
-
-/// Replies to a received Offer (Request Review or Request Endorsement), addressed back to its
-/// sender: `origin` and `target` swapped, `object` the Offer, `inReplyTo` its id.
-pub trait Offer: std::ops::Deref<Target = Activity> {
-    /// The target intends to act on the Offer.
-    fn accept(&self) -> Builder<Accept> {
-        reply(self)
-    }
-    /// The target will take no further action.
-    fn reject(&self) -> Builder<Reject> {
-        reply(self)
-    }
-    /// The target intends to act, which may change.
-    fn tentative_accept(&self) -> Builder<TentativeAccept> {
-        reply(self)
-    }
-    /// The target does not intend to act now.
-    fn tentative_reject(&self) -> Builder<TentativeReject> {
-        reply(self)
-    }
-    /// The sender retracts its own Offer: same `origin` and `target` as the Offer.
-    fn undo(&self) -> Builder<UndoOffer> {
-        let offer: &Activity = self;
-        let b = Builder::new(
-            node_value(offer.origin()),
-            node_value(offer.target()),
-            embedded(offer),
-        );
-        match offer.id() {
-            Some(id) => b.in_reply_to(id),
-            None => b,
-        }
-    }
-}
-
-impl Offer for RequestReview {}
-impl Offer for RequestEndorsement {}
-
-fn reply<P: Buildable>(offer: &Activity) -> Builder<P> {
-    let b = Builder::new(
-        node_value(offer.target()),
-        node_value(offer.origin()),
-        embedded(offer),
-    );
-    match offer.id() {
-        Some(id) => b.in_reply_to(id),
-        None => b,
-    }
-}
-
-impl Activity {
-    /// An Unprocessable Notification answering this (received) activity: addressed back to
-    /// its origin, `object` and `inReplyTo` naming it, `summary` the reason. Building fails
-    /// when the received activity gives no way back (no `origin.inbox`) or has no id.
-    pub fn unprocessable_reply(&self, reason: impl Into<String>) -> Builder<Unprocessable> {
-        let id = self.id().unwrap_or_default().to_owned();
-        let mut b: Builder<Unprocessable> = Builder::new(
-            node_value(self.target()),
-            node_value(self.origin()),
-            json!({ "id": id }),
-        )
-        .summary(reason);
-        if !id.is_empty() {
-            b = b.in_reply_to(id);
-        }
-        b
-    }
-}
-
-impl Notification {
-    /// See [`Activity::unprocessable_reply`].
-    pub fn unprocessable_reply(&self, reason: impl Into<String>) -> Builder<Unprocessable> {
-        self.activity().unprocessable_reply(reason)
-    }
 }

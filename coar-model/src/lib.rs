@@ -67,6 +67,7 @@ mod build;
 mod node;
 mod notification;
 mod pattern;
+mod patterns;
 mod reply;
 pub mod template;
 mod thread;
@@ -74,8 +75,7 @@ mod validate;
 pub mod vocab;
 
 pub use build::{
-    Actor, ActorType, BuildError, Buildable, Builder, Item, Offer, Relationship, Resource, Service,
-    new_id,
+    Actor, ActorType, BuildError, Buildable, Builder, Item, Relationship, Resource, Service, new_id,
 };
 pub use node::Node;
 pub use notification::{
@@ -84,7 +84,7 @@ pub use notification::{
     RequestIngest, RequestReview, TentativeAccept, TentativeReject, UndoOffer, Unprocessable,
 };
 pub use pattern::{Category, Pattern};
-pub use reply::{Acknowledgement, CompleteError, complete_outbound, derived_reply_id};
+pub use reply::{Acknowledgement, CompleteError, Offer, complete_outbound, derived_reply_id};
 pub use thread::ThreadStatus;
 pub use validate::{MAX_URI_LEN, Problem, Report, Severity, is_http_uri, is_uri, pointer_token};
 pub use vocab::SpecVersion;

@@ -4,7 +4,11 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::{BuildError, Buildable, Builder, Notification, Offer, Pattern};
+use crate::{
+    Accept, Activity, BuildError, Buildable, Builder, Notification, Pattern, Reject,
+    RequestEndorsement, RequestReview, TentativeAccept, TentativeReject, UndoOffer, Unprocessable,
+    build::{embedded, node_value},
+};
 
 /// How a service acknowledges an Offer (Request Review or Request Endorsement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,6 +166,83 @@ pub fn complete_outbound(doc: &mut Value, identity: &Value) -> Result<(), Comple
         me
     });
     Ok(())
+}
+
+// Replies built from a received activity: who answers whom, and what the answer embeds.
+
+/// Replies to a received Offer (Request Review or Request Endorsement), addressed back to its
+/// sender: `origin` and `target` swapped, `object` the Offer, `inReplyTo` its id.
+pub trait Offer: std::ops::Deref<Target = Activity> {
+    /// The target intends to act on the Offer.
+    fn accept(&self) -> Builder<Accept> {
+        reply(self)
+    }
+    /// The target will take no further action.
+    fn reject(&self) -> Builder<Reject> {
+        reply(self)
+    }
+    /// The target intends to act, which may change.
+    fn tentative_accept(&self) -> Builder<TentativeAccept> {
+        reply(self)
+    }
+    /// The target does not intend to act now.
+    fn tentative_reject(&self) -> Builder<TentativeReject> {
+        reply(self)
+    }
+    /// The sender retracts its own Offer: same `origin` and `target` as the Offer.
+    fn undo(&self) -> Builder<UndoOffer> {
+        let offer: &Activity = self;
+        let b = Builder::new(
+            node_value(offer.origin()),
+            node_value(offer.target()),
+            embedded(offer),
+        );
+        match offer.id() {
+            Some(id) => b.in_reply_to(id),
+            None => b,
+        }
+    }
+}
+
+impl Offer for RequestReview {}
+impl Offer for RequestEndorsement {}
+
+fn reply<P: Buildable>(offer: &Activity) -> Builder<P> {
+    let b = Builder::new(
+        node_value(offer.target()),
+        node_value(offer.origin()),
+        embedded(offer),
+    );
+    match offer.id() {
+        Some(id) => b.in_reply_to(id),
+        None => b,
+    }
+}
+
+impl Activity {
+    /// An Unprocessable Notification answering this (received) activity: addressed back to
+    /// its origin, `object` and `inReplyTo` naming it, `summary` the reason. Building fails
+    /// when the received activity gives no way back (no `origin.inbox`) or has no id.
+    pub fn unprocessable_reply(&self, reason: impl Into<String>) -> Builder<Unprocessable> {
+        let id = self.id().unwrap_or_default().to_owned();
+        let mut b: Builder<Unprocessable> = Builder::new(
+            node_value(self.target()),
+            node_value(self.origin()),
+            json!({ "id": id }),
+        )
+        .summary(reason);
+        if !id.is_empty() {
+            b = b.in_reply_to(id);
+        }
+        b
+    }
+}
+
+impl Notification {
+    /// See [`Activity::unprocessable_reply`].
+    pub fn unprocessable_reply(&self, reason: impl Into<String>) -> Builder<Unprocessable> {
+        self.activity().unprocessable_reply(reason)
+    }
 }
 
 #[cfg(test)]
