@@ -206,8 +206,8 @@ impl Core {
         }
     }
 
-    /// The rejection of a body over `max_body`, counted: for a framework that finds out
-    /// while reading it.
+    /// The rejection of a body over `max_body`, for a framework that finds out while reading
+    /// it (count it in `/metrics` with [`Core::refused`], as the HTTP inbox does).
     pub fn too_large(&self) -> Rejection {
         Rejection::TooLarge {
             limit: self.config().max_body,
