@@ -93,6 +93,7 @@ impl Client {
             .insert(url.to_string(), (Instant::now(), inbox.clone()));
         Ok(inbox)
     }
+
     /// The inbox `notification` goes to: its `target.inbox` when given, otherwise the inbox
     /// its `target.id` advertises ([`Client::discover`]).
     pub async fn target_inbox(&self, notification: &Notification) -> Result<String, ClientError> {
@@ -105,6 +106,7 @@ impl Client {
             )),
         }
     }
+
     /// A notification (or any JSON-LD document) as JSON.
     pub async fn fetch(&self, url: &str) -> Result<serde_json::Value, ClientError> {
         let url = self.parse_url(url)?;
@@ -127,6 +129,7 @@ impl Client {
             message: e.to_string(),
         })
     }
+
     /// Every notification URI an inbox lists (`ldp:contains`), following its `next` links
     /// (in the body or in `Link` headers) across pages. Feature `rdf`.
     #[cfg(feature = "rdf")]

@@ -30,6 +30,7 @@ impl Client {
         let inbox = self.target_inbox(notification).await?;
         self.send(notification, &inbox).await
     }
+
     /// Validates the notification and POSTs it to `inbox`. Any 2xx is a delivery.
     pub async fn send(
         &self,
@@ -63,6 +64,7 @@ impl Client {
             elapsed: started.elapsed(),
         })
     }
+
     /// POSTs any JSON body (webhooks and other non-LDN calls), under the same address
     /// policy, redirect rules and limits as notifications. Any 2xx is success.
     pub async fn post_json(
@@ -110,6 +112,7 @@ impl Client {
             Err(self.status_error(&fetched))
         }
     }
+
     /// [`send`](Self::send), retried with `policy` while the error is retryable.
     pub async fn send_with_retry(
         &self,

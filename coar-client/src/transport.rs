@@ -14,6 +14,7 @@ impl Client {
         }
         Ok(u)
     }
+
     /// Checks an IP literal host against the policy (names are checked when resolved).
     pub(crate) fn check_host(&self, url: &Url) -> Result<(), ClientError> {
         if self.config.allow_private {
@@ -31,6 +32,7 @@ impl Client {
             _ => Ok(()),
         }
     }
+
     pub(crate) fn token_for(&self, url: &Url) -> Option<&str> {
         self.config
             .tokens
@@ -38,6 +40,7 @@ impl Client {
             .find(|(prefix, _)| url.as_str().starts_with(prefix.as_str()))
             .map(|(_, t)| t.as_str())
     }
+
     /// One request, following redirects by hand: every hop is checked against the address
     /// policy, and a POST is repeated only on 307 and 308.
     pub(crate) async fn request(
@@ -119,6 +122,7 @@ impl Client {
             });
         }
     }
+
     pub(crate) fn transport_error(&self, url: &Url, e: reqwest::Error) -> ClientError {
         // The policy resolver's refusal surfaces as a connect error: say what it was.
         let mut source: Option<&dyn std::error::Error> = Some(&e);
@@ -144,6 +148,7 @@ impl Client {
         }
         ClientError::Unreachable(format!("{url}: {kind}: {detail}"))
     }
+
     pub(crate) fn status_error(&self, fetched: &Fetched) -> ClientError {
         let text = String::from_utf8_lossy(&fetched.body);
         let is_problem = fetched

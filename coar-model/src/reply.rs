@@ -177,18 +177,22 @@ pub trait Offer: std::ops::Deref<Target = Activity> {
     fn accept(&self) -> Builder<Accept> {
         reply(self)
     }
+
     /// The target will take no further action.
     fn reject(&self) -> Builder<Reject> {
         reply(self)
     }
+
     /// The target intends to act, which may change.
     fn tentative_accept(&self) -> Builder<TentativeAccept> {
         reply(self)
     }
+
     /// The target does not intend to act now.
     fn tentative_reject(&self) -> Builder<TentativeReject> {
         reply(self)
     }
+
     /// The sender retracts its own Offer: same `origin` and `target` as the Offer.
     fn undo(&self) -> Builder<UndoOffer> {
         let offer: &Activity = self;

@@ -48,11 +48,7 @@ use std::sync::Arc;
 /// `coar-notify worker` runs this, for deployments that scale web and workers separately
 /// on PostgreSQL; an embedding application may run it beside its own server.
 pub async fn work(core: Arc<Core>, count: usize, shutdown: impl Future<Output = ()>) {
-    let count = count.max(1);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut workers = worker::spawn(core.clone(), count, stopped);
+    let workers = worker::Workers::start(core, count.max(1));
     shutdown.await;
-    let _ = stop.send(true);
-    while workers.join_next().await.is_some() {}
-    core.metrics().workers.retire(count);
+    workers.stop().await;
 }

@@ -118,6 +118,37 @@ pub fn spawn(core: Arc<Core>, count: usize, stop: watch::Receiver<bool>) -> Join
     set
 }
 
+/// Running workers, from [`Workers::start`] until [`Workers::stop`]: what `serve`, `work` and
+/// an embedding application need of [`spawn`].
+pub struct Workers {
+    core: Arc<Core>,
+    count: usize,
+    stop: watch::Sender<bool>,
+    running: JoinSet<()>,
+}
+
+impl Workers {
+    /// Starts `count` supervised workers on `core`.
+    pub fn start(core: Arc<Core>, count: usize) -> Workers {
+        let (stop, stopped) = watch::channel(false);
+        let running = spawn(core.clone(), count, stopped);
+        Workers {
+            core,
+            count,
+            stop,
+            running,
+        }
+    }
+
+    /// Asks them to stop and waits: each finishes the notification in hand and hands the
+    /// rest of its claim back to the queue.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.running.join_next().await.is_some() {}
+        self.core.metrics().workers.retire(self.count);
+    }
+}
+
 /// Runs one worker's loop until `stop`, restarting it when it ends otherwise.
 async fn supervise(core: Arc<Core>, name: String, stop: watch::Receiver<bool>) {
     let mut first = true;

@@ -172,37 +172,11 @@ fn ci() -> Result<()> {
 /// the `embedded` example (built and run as a test) pass that way; coar-client without its
 /// `rdf` feature (a plain sender) compiles no JSON-LD or RDF crate.
 fn layering(root: &Path) -> Result<()> {
-    let args = [
-        "tree",
-        "-p",
-        "coar-server",
-        "--no-default-features",
-        "-e",
-        "normal,features",
-        "--prefix",
-        "none",
-    ];
-    println!("$ cargo {}", args.join(" "));
-    let out = Command::new("cargo")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .context("cannot run cargo tree")?;
-    if !out.status.success() {
-        bail!(
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let tree = String::from_utf8_lossy(&out.stdout);
-    let forbidden: Vec<&str> = tree
-        .lines()
-        .filter(|l| {
-            ["axum ", "minijinja ", "clap ", "hyper feature \"server\""]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
-        .collect();
+    let engine = dependency_tree(root, "coar-server", "normal,features")?;
+    let forbidden = lines_starting(
+        &engine,
+        &["axum ", "minijinja ", "clap ", "hyper feature \"server\""],
+    );
     if !forbidden.is_empty() {
         bail!(
             "the engine (coar-server --no-default-features) pulls in an HTTP server or CLI crate: {}",
@@ -211,36 +185,12 @@ fn layering(root: &Path) -> Result<()> {
     }
     println!("engine without HTTP: no axum, minijinja, clap or hyper server");
     // A plain sender compiles no JSON-LD or RDF stack.
-    let args = [
-        "tree",
-        "-p",
-        "coar-client",
-        "--no-default-features",
-        "-e",
-        "normal",
-        "--prefix",
-        "none",
-    ];
-    println!("$ cargo {}", args.join(" "));
-    let out = Command::new("cargo")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .context("cannot run cargo tree")?;
-    let tree = String::from_utf8_lossy(&out.stdout);
-    let rdf: Vec<&str> = tree
-        .lines()
-        .filter(|l| {
-            ["json-ld ", "sophia ", "json-syntax "]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
-        .collect();
-    if !out.status.success() || !rdf.is_empty() {
+    let sender = dependency_tree(root, "coar-client", "normal")?;
+    let rdf = lines_starting(&sender, &["json-ld ", "sophia ", "json-syntax "]);
+    if !rdf.is_empty() {
         bail!(
-            "coar-client without its rdf feature still pulls in: {} {}",
-            rdf.join("; "),
-            String::from_utf8_lossy(&out.stderr)
+            "coar-client without its rdf feature still pulls in: {}",
+            rdf.join("; ")
         );
     }
     println!("coar-client without rdf: no json-ld, json-syntax or sophia");
@@ -264,6 +214,40 @@ fn layering(root: &Path) -> Result<()> {
         ],
         &[],
     )
+}
+
+/// `cargo tree` of `package` without its default features, one crate (or feature) a line.
+fn dependency_tree(root: &Path, package: &str, edges: &str) -> Result<String> {
+    let args = [
+        "tree",
+        "-p",
+        package,
+        "--no-default-features",
+        "-e",
+        edges,
+        "--prefix",
+        "none",
+    ];
+    println!("$ cargo {}", args.join(" "));
+    let out = Command::new("cargo")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .context("cannot run cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The lines of `text` that start with any of `prefixes`.
+fn lines_starting<'a>(text: &'a str, prefixes: &[&str]) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| prefixes.iter().any(|p| l.starts_with(p)))
+        .collect()
 }
 
 /// Tests counted over every `test result:` line cargo printed.

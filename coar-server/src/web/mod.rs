@@ -254,17 +254,13 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let count = app.config().workers;
-    let mut workers = worker::spawn(app.core().clone(), count, stopped);
+    let workers = worker::Workers::start(app.core().clone(), app.config().workers);
     let result = axum::serve(
         listener,
         router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    let _ = stop.send(true);
-    while workers.join_next().await.is_some() {}
-    app.metrics().workers.retire(count);
+    workers.stop().await;
     result
 }

@@ -197,9 +197,7 @@ fn build(args: &SendArgs) -> Result<serde_json::Value, String> {
         origin["inbox"] = serde_json::json!(inbox);
     }
     if let Some(actor) = &args.actor {
-        if !["Application", "Group", "Organization", "Person", "Service"]
-            .contains(&args.actor_type.as_str())
-        {
+        if !coar_model::vocab::is_actor_type(&args.actor_type) {
             return Err(format!(
                 "--actor-type {:?} is not Application, Group, Organization, Person or Service",
                 args.actor_type
