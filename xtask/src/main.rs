@@ -44,12 +44,17 @@ fn run() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => {
-            let seconds = args
-                .get(1)
-                .and_then(|s| s.strip_prefix("--seconds="))
-                .map_or(Ok(10), str::parse)
-                .context("--seconds=N")?;
-            bench::bench(&workspace_root(), seconds)
+            let option = |name: &str, default: u64| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix(name))
+                    .map_or(Ok(default), str::parse)
+                    .with_context(|| format!("{name}N"))
+            };
+            let options = bench::Options {
+                seconds: option("--seconds=", 10)?,
+                sustained: option("--sustained=", 30)?,
+            };
+            bench::bench(&workspace_root(), &options)
         }
         Some("faults") => {
             let passed = faults::faults(&workspace_root(), args.iter().any(|a| a == "--large"))?;
@@ -86,8 +91,12 @@ fn print_help() {
         "cargo xtask <task>
 
 tasks:
-  bench  [--seconds=N] release build, then load tests: ceiling vs coar-notify on SQLite (and
-         PostgreSQL with COAR_BENCH_POSTGRES_URL); writes target/bench/report.json
+  bench  [--seconds=N] [--sustained=N] release build, then load tests (64 connections, N s
+         each, default 10; with workers on, --sustained, default 30): the HTTP ceiling, the
+         durable-write limits (examples/durable.rs), coar-notify on SQLite and PostgreSQL
+         (COAR_BENCH_POSTGRES_URL, default the test database's server; skipped when
+         unreachable), the Python reference inbox (a venv under target/bench), outbound to
+         slow inboxes; writes target/bench/report.json and one line per goal
   faults [--large] the server under faults: kill -9 during ingest (every 201 kept byte for
          byte), the hostile corpus in fixtures/hostile (each a 4xx), a never-ending body,
          thousands of idle connections, an outbound target down then back (in order per

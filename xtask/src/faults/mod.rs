@@ -275,7 +275,7 @@ fn notification(template: &Value, round: u32, n: u64) -> Vec<u8> {
 type Acknowledged = Vec<(i64, Vec<u8>)>;
 
 /// Counts of deliveries by notification id.
-type Counts = Arc<Mutex<std::collections::HashMap<String, u32>>>;
+pub(crate) type Counts = Arc<Mutex<std::collections::HashMap<String, u32>>>;
 
 /// A cheap pseudo-random number from the clock, for the moment of the kill.
 fn jitter(max: u64) -> u64 {
@@ -347,29 +347,9 @@ async fn within_a_minute<T>(
 fn postgres_database() -> Result<Option<String>> {
     let admin = std::env::var("COAR_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| crate::DEFAULT_POSTGRES_URL.to_owned());
-    let name = "coar_notify_faults";
-    let made = Command::new("psql")
-        .arg(&admin)
-        .args([
-            "-q",
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            "-c",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output();
-    match made {
-        Ok(out) if out.status.success() => {
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            Ok(Some(format!("{base}/{name}")))
-        }
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-                Err(e) => e.to_string(),
-            };
+    match fresh_postgres(&admin, "coar_notify_faults") {
+        Ok(url) => Ok(Some(url)),
+        Err(why) => {
             ensure!(
                 std::env::var_os("CI").is_none(),
                 "PostgreSQL is required in CI: {why}"
@@ -379,11 +359,61 @@ fn postgres_database() -> Result<Option<String>> {
     }
 }
 
+/// A fresh, empty PostgreSQL database named `name` on `admin_url`'s server (through
+/// `psql`), or why there is none.
+pub(crate) fn fresh_postgres(admin_url: &str, name: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .arg(admin_url)
+        .args([
+            "-q",
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
+
+/// Writes `dir/coar-notify.toml` with one pipeline step: every inbound notification to a
+/// webhook at `sink`. Returns the file's path.
+pub(crate) fn webhook_config(dir: &Path, sink: &str) -> Result<String> {
+    let config = dir.join("coar-notify.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[pipeline]]\npatterns = [\"*\"]\nhandler = \"webhook\"\nurl = \"http://{sink}/hook\"\n"
+        ),
+    )?;
+    Ok(config.display().to_string())
+}
+
+/// The `id` of a JSON body (a webhook event's, or a delivered notification's own), or "".
+pub(crate) fn body_id(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// What a sink answers to one request (lower-cased head, body): the whole raw response.
-type Respond = Arc<dyn Fn(&str, &[u8]) -> Vec<u8> + Send + Sync>;
+pub(crate) type Respond = Arc<dyn Fn(&str, &[u8]) -> Vec<u8> + Send + Sync>;
 
 /// A keep-alive HTTP/1.1 server on `listener` that answers every request with `respond`.
 fn http_sink(listener: tokio::net::TcpListener, respond: Respond) {
+    slow_sink(listener, respond, Duration::ZERO);
+}
+
+/// [`http_sink`], answering each request only after `delay` (a slow peer; the connection's
+/// next request waits, as HTTP/1.1 has no pipelining in practice).
+pub(crate) fn slow_sink(listener: tokio::net::TcpListener, respond: Respond, delay: Duration) {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let respond = respond.clone();
@@ -413,6 +443,9 @@ fn http_sink(listener: tokio::net::TcpListener, respond: Respond) {
                     }
                     let response = respond(&head, &buf[end..end + length]);
                     buf.drain(..end + length);
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     if stream.write_all(&response).await.is_err() {
                         return;
                     }
@@ -424,7 +457,7 @@ fn http_sink(listener: tokio::net::TcpListener, respond: Respond) {
 
 /// An HTTP sink that answers 204 and counts POSTs by the notification id in their body (a
 /// webhook event's `id`, or a delivered notification's own).
-async fn counting_sink() -> Result<(String, Counts)> {
+pub(crate) async fn counting_sink() -> Result<(String, Counts)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
     let counts: Counts = Arc::default();
@@ -432,10 +465,7 @@ async fn counting_sink() -> Result<(String, Counts)> {
     http_sink(
         listener,
         Arc::new(move |_head, body| {
-            let id = serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let id = body_id(body);
             *seen
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -14,14 +14,7 @@ pub(super) async fn two_processes(
     let dir = work.join("two-processes");
     std::fs::create_dir_all(&dir)?;
     let (sink, counts) = counting_sink().await?;
-    let config = dir.join("coar-notify.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[pipeline]]\npatterns = [\"*\"]\nhandler = \"webhook\"\nurl = \"http://{sink}/hook\"\n"
-        ),
-    )?;
-    let config = config.display().to_string();
+    let config = webhook_config(&dir, &sink)?;
     let common = [
         ("COAR_WORKERS", "2"),
         ("COAR_ALLOW_PRIVATE_TARGETS", "true"),
