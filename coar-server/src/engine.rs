@@ -43,6 +43,7 @@ impl Core {
             max_attempts: config.max_attempts,
             base_delay: config.retry_base,
             max_delay: Duration::from_secs(3600).max(config.retry_base),
+            per_inbox: config.deliveries_per_inbox,
         };
         let store = Store::open_with(store_config).await?;
         let client_config = coar_client::ClientConfig {

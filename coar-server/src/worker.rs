@@ -30,10 +30,11 @@ const INBOUND_BATCH: u64 = 32;
 /// at once, rather than run where the lease may end mid-way and another worker take it.
 const START_WITHIN: u32 = 8;
 
-/// How many outbound notifications a worker claims at once (each to a different inbox, as
-/// only a lane's head is due). Fewer than inbound: one delivery may take `send_timeout`
-/// plus discovery, and four of them must fit in the lease.
-const OUTBOUND_BATCH: u64 = 4;
+/// How many outbound notifications a worker claims at once, and delivers side by side (at
+/// most [`QueuePolicy::per_inbox`](coar_store::QueuePolicy) of them to one inbox, and one
+/// at a time within a delivery thread: the claim sees to both). They run concurrently, so
+/// the batch takes as long as its slowest delivery, which [`time_cap`] bounds.
+const OUTBOUND_BATCH: u64 = 16;
 
 /// Past this, a batch's successes so far are recorded at once rather than at its end, so
 /// slow handlers do not leave finished work unrecorded for long.
@@ -54,19 +55,22 @@ async fn complete(core: &Arc<Core>, done: &[(&Claim, Option<Delivery>)]) {
     }
 }
 
-/// Handles a worker's claimed batch in order: processes inbound notifications, delivers
-/// outbound ones. Successes (with what the peer answered, for a delivery) are recorded
-/// together at the end, or as soon as [`FLUSH_AFTER`] has passed. What is left when the
-/// lease runs short ([`START_WITHIN`]) or the worker is asked to stop is handed back.
+/// Handles a worker's claimed batch: processes inbound notifications one after the other,
+/// their successes recorded together at the end, or as soon as [`FLUSH_AFTER`] has passed;
+/// what is left when the lease runs short ([`START_WITHIN`]) or the worker is asked to stop
+/// is handed back. Outbound ones are delivered side by side ([`deliver_batch`]).
 async fn handle_batch(
     core: &Arc<Core>,
     direction: Direction,
     claims: &[Claim],
     stop: &watch::Receiver<bool>,
 ) {
-    let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
     let margin = chrono::Duration::from_std(core.config().lease / START_WITHIN)
         .unwrap_or(chrono::Duration::MAX);
+    if direction == Direction::Outbound {
+        return deliver_batch(core, claims, stop, margin).await;
+    }
+    let (mut done, mut since) = (Vec::new(), std::time::Instant::now());
     for (i, claim) in claims.iter().enumerate() {
         if *stop.borrow() || claim.lease_until - chrono::Utc::now() < margin {
             for rest in &claims[i..] {
@@ -77,27 +81,51 @@ async fn handle_batch(
             tracing::debug!(count = claims.len() - i, "handed back unstarted claims");
             break;
         }
-        let succeeded = match direction {
-            Direction::Inbound => guarded(core, claim, process(core, claim))
-                .await
-                .map(|ok| ok.then_some(None)),
-            Direction::Outbound => guarded(core, claim, deliver(core, claim))
-                .await
-                .map(|d| d.map(Some)),
-        };
-        let succeeded = match succeeded {
-            Ok(s) => s,
-            Err(message) => {
-                record_caught(core, claim, message).await;
-                None
-            }
-        };
-        if let Some(delivery) = succeeded {
-            done.push((claim, delivery));
+        match guarded(core, claim, process(core, claim)).await {
+            Ok(true) => done.push((claim, None)),
+            Ok(false) => {}
+            Err(message) => record_caught(core, claim, message).await,
         }
         if since.elapsed() > FLUSH_AFTER {
             complete(core, &std::mem::take(&mut done)).await;
             since = std::time::Instant::now();
+        }
+    }
+    complete(core, &done).await;
+}
+
+/// Delivers a claimed outbound batch side by side, each delivery within [`time_cap`], then
+/// records the successes together. Nothing is started when the worker is asked to stop or
+/// the lease is already short: the batch is handed back.
+async fn deliver_batch(
+    core: &Arc<Core>,
+    claims: &[Claim],
+    stop: &watch::Receiver<bool>,
+    margin: chrono::Duration,
+) {
+    let short = claims
+        .iter()
+        .any(|c| c.lease_until - chrono::Utc::now() < margin);
+    if *stop.borrow() || short {
+        for claim in claims {
+            if let Err(e) = core.store().release(claim).await {
+                tracing::warn!(key = claim.record.key, error = %e, "could not hand back a claim; its lease will expire");
+            }
+        }
+        return;
+    }
+    let outcomes = futures_util::future::join_all(
+        claims
+            .iter()
+            .map(|claim| guarded(core, claim, deliver(core, claim))),
+    )
+    .await;
+    let mut done = Vec::new();
+    for (claim, outcome) in claims.iter().zip(outcomes) {
+        match outcome {
+            Ok(Some(delivery)) => done.push((claim, Some(delivery))),
+            Ok(None) => {}
+            Err(message) => record_caught(core, claim, message).await,
         }
     }
     complete(core, &done).await;

@@ -7,7 +7,7 @@
 //! so databases it migrated carry on.
 
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, DeriveIden, Statement,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, DeriveIden, ExprTrait, Statement,
     sea_query::{
         ColumnDef, Index, IndexCreateStatement, IntoIden, Query, Table, TableAlterStatement,
         TableCreateStatement,
@@ -15,16 +15,18 @@ use sea_orm::{
 };
 
 /// Every migration's name, in order.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // Named `migration` by sea-orm-migration's derive, after the file it was in.
     "migration",
     "m0002_sender_evidence",
+    "m0003_delivery_threads",
 ];
 
 async fn run_one(name: &str, schema: &Schema<'_>) -> Result<(), DbErr> {
     match name {
         "migration" => m0001_initial(schema).await,
         "m0002_sender_evidence" => m0002_sender_evidence(schema).await,
+        "m0003_delivery_threads" => m0003_delivery_threads(schema).await,
         other => unreachable!("no migration {other}"),
     }
 }
@@ -163,6 +165,7 @@ enum Notifications {
     ReceivedDay,
     RemoteAddr,
     BearerSha256,
+    ThreadKey,
     ServiceId,
     State,
     Attempts,
@@ -454,4 +457,104 @@ async fn m0002_sender_evidence(manager: &Schema<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await
+}
+
+#[derive(DeriveIden)]
+enum QueueLocks {
+    Table,
+    Name,
+}
+
+/// Outbound order within a thread only (was: one lane per target inbox). Each outbound
+/// notification gets a thread key (its target inbox and the activity it answers, hashed:
+/// [`crate::notifications::thread_key`]), indexed so that a claim finds an older pending
+/// notification of the same thread in one lookup; pending ones stored before are keyed
+/// here. `queue_locks` holds the row outbound claims lock on PostgreSQL and MariaDB, so that
+/// two claimers never both fill an inbox's last delivery slot.
+async fn m0003_delivery_threads(manager: &Schema<'_>) -> Result<(), DbErr> {
+    if !manager.has_column("notifications", "thread_key").await? {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Notifications::Table)
+                    .add_column(short_null(Notifications::ThreadKey, 64))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    manager
+        .create_index(
+            Index::create()
+                .name("ix_notifications_thread")
+                .table(Notifications::Table)
+                .col(Notifications::ThreadKey)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_table(
+            Table::create()
+                .table(QueueLocks::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(QueueLocks::Name)
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .to_owned(),
+        )
+        .await?;
+    let db = manager.db;
+    let backend = manager.get_database_backend();
+    let exists = db
+        .query_one(
+            &Query::select()
+                .column(QueueLocks::Name)
+                .from(QueueLocks::Table)
+                .and_where(sea_orm::sea_query::Expr::col(QueueLocks::Name).eq("outbound"))
+                .to_owned(),
+        )
+        .await?
+        .is_some();
+    if !exists {
+        db.execute(
+            &Query::insert()
+                .into_table(QueueLocks::Table)
+                .columns([QueueLocks::Name])
+                .values_panic(["outbound".into()])
+                .to_owned(),
+        )
+        .await?;
+    }
+    // Pending outbound notifications stored before this migration.
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, target_inbox, target_id, in_reply_to, notification_id FROM notifications \
+             WHERE direction = 'outbound' AND thread_key IS NULL \
+             AND state IN ('queued', 'retry_scheduled', 'processing')",
+        ))
+        .await?;
+    for row in rows {
+        let id: i64 = row.try_get("", "id")?;
+        let inbox: Option<String> = row.try_get("", "target_inbox")?;
+        let target: Option<String> = row.try_get("", "target_id")?;
+        let in_reply_to: Option<String> = row.try_get("", "in_reply_to")?;
+        let own: String = row.try_get("", "notification_id")?;
+        let key = crate::notifications::thread_key(
+            inbox.or(target).as_deref().unwrap_or(""),
+            in_reply_to.as_deref().unwrap_or(&own),
+        );
+        db.execute(
+            &Query::update()
+                .table(Notifications::Table)
+                .value(Notifications::ThreadKey, key)
+                .and_where(sea_orm::sea_query::Expr::col(Notifications::Id).eq(id))
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
 }

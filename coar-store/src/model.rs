@@ -250,15 +250,22 @@ pub struct QueuePolicy {
     pub base_delay: Duration,
     /// The longest delay between attempts.
     pub max_delay: Duration,
+    /// Outbound: how many deliveries to one inbox may be in flight at once (at least 1).
+    /// Order is kept only within a delivery thread (an Offer before its Undo, a reply
+    /// after what it answers), so independent notifications to one inbox go out side by
+    /// side and one that keeps failing holds up only its own thread.
+    pub per_inbox: u32,
 }
 
 impl Default for QueuePolicy {
-    /// 8 attempts, 30 s doubling to at most 1 h (about 2 h in all).
+    /// 8 attempts, 30 s doubling to at most 1 h (about 2 h in all); 4 deliveries at once
+    /// per inbox.
     fn default() -> Self {
         QueuePolicy {
             max_attempts: 8,
             base_delay: Duration::from_secs(30),
             max_delay: Duration::from_secs(3600),
+            per_inbox: 4,
         }
     }
 }

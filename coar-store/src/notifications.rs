@@ -134,6 +134,7 @@ fn prepare(new: &NewNotification<'_>) -> Prepared {
         .id()
         .map_or_else(|| format!("urn:sha256:{sha}"), str::to_owned);
     let key = dedup_key(new.direction, origin, &id);
+    let id_for_thread = id.clone();
     let now = new.received_at.unwrap_or_else(Utc::now);
     let cite_as: Vec<&str> = [n.object(), n.context()]
         .into_iter()
@@ -163,6 +164,12 @@ fn prepare(new: &NewNotification<'_>) -> Prepared {
         received_day: Set(now.format("%Y-%m-%d").to_string()),
         remote_addr: Set(new.remote_addr.clone()),
         bearer_sha256: Set(new.bearer_sha256.clone()),
+        thread_key: Set((new.direction == Direction::Outbound).then(|| {
+            thread_key(
+                n.target().and_then(|t| t.inbox().or(t.id())).unwrap_or(""),
+                n.in_reply_to().unwrap_or(&id_for_thread),
+            )
+        })),
         service_id: Set(new.service),
         state: Set(new.state.as_str().to_owned()),
         attempts: Set(0),
@@ -194,6 +201,14 @@ async fn write(
         .collect();
     insert_links(txn, backend, &rows).await?;
     Ok(Inserted::New(inserted.into()))
+}
+
+/// The delivery thread of an outbound notification to `lane` (its target inbox, or the
+/// target's id without one) that answers `thread` (its `inReplyTo`, or its own id): an
+/// Offer and its Undo, a request and each reply to it, share one. Deliveries keep their
+/// order within a thread only.
+pub(crate) fn thread_key(lane: &str, thread: &str) -> String {
+    sha256_hex(format!("{lane}\n{thread}").as_bytes())
 }
 
 fn dedup_key(direction: Direction, origin: &str, id: &str) -> String {

@@ -85,7 +85,7 @@ fn due_branches(direction: Direction, now: i64) -> [Condition; 3] {
             .add(C::State.eq(state.as_str()))
             .add(C::Direction.eq(direction.as_str()));
         if direction == Direction::Outbound {
-            cond = cond.add(first_in_lane());
+            cond = cond.add(first_in_thread());
         }
         cond
     };
@@ -103,34 +103,45 @@ fn claimable(direction: Direction, now: i64) -> Condition {
         .fold(Condition::any(), Condition::add)
 }
 
-/// Outbound notifications to one target form a lane and are delivered one at a time, in
-/// order of creation: a notification is due only when no older one to the same target (its
-/// inbox, or its id when it has no inbox) is still pending. Only the lane's head is ever
-/// claimed, so no lock is needed: a claimer that runs concurrently with another still sees
-/// the head pending (queued, or processing once claimed) and leaves the rest alone. A head
-/// that fails for good (`failed`, `dead`) no longer holds its lane up.
-fn first_in_lane() -> SimpleExpr {
+/// An outbound notification's inbox, what [`QueuePolicy::per_inbox`](crate::QueuePolicy)
+/// counts deliveries by: its target's inbox, or the target's id when it has none.
+fn inbox() -> SimpleExpr {
+    use notification::Column as C;
+    Func::coalesce([
+        Expr::col(C::TargetInbox),
+        Expr::col(C::TargetId),
+        Expr::val(""),
+    ])
+    .into()
+}
+
+/// Outbound notifications of one delivery thread (one target inbox, one activity and its
+/// replies: `thread_key`) are delivered one at a time, in order of creation: one is due only
+/// when no older one of its thread is still pending (one lookup in `ix_notifications_thread`).
+/// Claims take the queue lock (SQLite's write lock, the `queue_locks` row elsewhere), so a
+/// claimer that runs after another sees its claims as pending and leaves their threads
+/// alone. A notification that fails for good (`failed`, `dead`) no longer holds its thread
+/// up, and one that keeps failing holds up only its thread.
+fn first_in_thread() -> SimpleExpr {
     use notification::Column as C;
     let older = Alias::new("older");
-    let lane = |table: DynIden| -> SimpleExpr {
-        Func::coalesce([
-            Expr::col((table.clone(), C::TargetInbox)),
-            Expr::col((table, C::TargetId)),
-        ])
-        .into()
-    };
     let outer: DynIden = notification::Entity.into_iden();
     let inner: DynIden = older.clone().into_iden();
     let blocking = Query::select()
         .expr(Expr::val(1))
         .from_as(notification::Entity, older)
+        .and_where(
+            Expr::col((inner.clone(), C::ThreadKey)).eq(Expr::col((outer.clone(), C::ThreadKey))),
+        )
+        .and_where(Expr::col((inner.clone(), C::Id)).lt(Expr::col((outer, C::Id))))
         .and_where(Expr::col((inner.clone(), C::State)).is_in(PENDING.map(State::as_str)))
-        .and_where(Expr::col((inner.clone(), C::Direction)).eq(Direction::Outbound.as_str()))
-        .and_where(Expr::col((inner.clone(), C::Id)).lt(Expr::col((outer.clone(), C::Id))))
-        .and_where(lane(inner).eq(lane(outer)))
+        .and_where(Expr::col((inner, C::Direction)).eq(Direction::Outbound.as_str()))
         .to_owned();
     Expr::exists(blocking).not()
 }
+
+/// How many rounds an outbound claim makes when inboxes it found are full.
+const FILL_ROUNDS: usize = 4;
 
 impl Store {
     /// Claims up to `limit` notifications of `direction` that are due, oldest first, for
@@ -156,6 +167,110 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>, StoreError> {
         crate::retry!(self.claim_once(direction, worker, limit, now).await)
+    }
+
+    /// The oldest `limit` due rows of `direction` with their inbox, skipping `full`
+    /// inboxes: up to `limit` from each branch, each read in index order (one query with OR
+    /// would sort the whole backlog each time), then merged.
+    async fn due_in(
+        &self,
+        txn: &DatabaseTransaction,
+        direction: Direction,
+        now_us: i64,
+        limit: u64,
+        full: &[String],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        use notification::Column as C;
+        let mut due: Vec<(i64, String)> = Vec::new();
+        for branch in due_branches(direction, now_us) {
+            let mut select = notification::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .expr_as(inbox(), "inbox")
+                .filter(branch)
+                .order_by_asc(C::Id)
+                .limit(limit);
+            if !full.is_empty() {
+                select = select.filter(inbox().is_not_in(full.iter().cloned()));
+            }
+            if self.backend != Backend::Sqlite {
+                select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            }
+            due.extend(select.into_tuple::<(i64, String)>().all(txn).await?);
+        }
+        due.sort_unstable();
+        due.dedup();
+        due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(due)
+    }
+
+    /// The oldest due outbound rows, at most `limit`, leaving each inbox at most
+    /// [`QueuePolicy::per_inbox`](crate::QueuePolicy) deliveries in flight: what is in
+    /// flight now is counted first; an inbox that fills up is skipped in the next round.
+    async fn due_outbound(
+        &self,
+        txn: &DatabaseTransaction,
+        now_us: i64,
+        limit: u64,
+    ) -> Result<Vec<i64>, StoreError> {
+        use notification::Column as C;
+        let per_inbox = u64::from(Ord::max(self.policy.per_inbox, 1));
+        // In flight: few rows (what workers hold), counted here rather than grouped by an
+        // expression, which the engines compare differently.
+        let in_flight: Vec<String> = notification::Entity::find()
+            .select_only()
+            .expr_as(inbox(), "inbox")
+            .filter(C::State.eq(State::Processing.as_str()))
+            .filter(C::Direction.eq(Direction::Outbound.as_str()))
+            .filter(C::LeaseUntil.gte(now_us))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        let mut taken: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for inbox in in_flight {
+            *taken.entry(inbox).or_default() += 1;
+        }
+        let full = |taken: &std::collections::HashMap<String, u64>| -> Vec<String> {
+            taken
+                .iter()
+                .filter(|(_, n)| **n >= per_inbox)
+                .map(|(inbox, _)| inbox.clone())
+                .collect()
+        };
+        let mut picked: Vec<i64> = Vec::new();
+        for _ in 0..FILL_ROUNDS {
+            let want = limit.saturating_sub(picked.len() as u64);
+            if want == 0 {
+                break;
+            }
+            let mut skipped = false;
+            let candidates = self
+                .due_in(
+                    txn,
+                    Direction::Outbound,
+                    now_us,
+                    want + picked.len() as u64,
+                    &full(&taken),
+                )
+                .await?;
+            for (id, inbox) in candidates {
+                if picked.contains(&id) || picked.len() as u64 >= limit {
+                    continue;
+                }
+                let n = taken.entry(inbox).or_default();
+                if *n >= per_inbox {
+                    skipped = true;
+                    continue;
+                }
+                *n += 1;
+                picked.push(id);
+            }
+            if !skipped {
+                break;
+            }
+        }
+        picked.sort_unstable();
+        Ok(picked)
     }
 
     async fn claim_once(
@@ -190,24 +305,25 @@ impl Store {
                 .exec(&txn)
                 .await?;
         }
-        // The oldest `limit` due rows: up to `limit` from each branch, each read in index
-        // order (one query with OR would sort the whole backlog each time), then merged.
-        let mut due: Vec<i64> = Vec::new();
-        for branch in due_branches(direction, now_us) {
-            let mut select = notification::Entity::find()
-                .select_only()
-                .column(C::Id)
-                .filter(branch)
-                .order_by_asc(C::Id)
-                .limit(limit);
-            if self.backend != Backend::Sqlite {
-                select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        let due = match direction {
+            Direction::Inbound => (self.due_in(&txn, direction, now_us, limit, &[]).await?)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+            Direction::Outbound => {
+                if self.backend != Backend::Sqlite {
+                    // One outbound claimer at a time (SQLite's write lock already is).
+                    let lock = Query::select()
+                        .expr(Expr::col(Alias::new("name")))
+                        .from(Alias::new("queue_locks"))
+                        .and_where(Expr::col(Alias::new("name")).eq("outbound"))
+                        .lock(LockType::Update)
+                        .to_owned();
+                    txn.query_one(&lock).await?;
+                }
+                self.due_outbound(&txn, now_us, limit).await?
             }
-            due.extend(select.into_tuple::<i64>().all(&txn).await?);
-        }
-        due.sort_unstable();
-        due.dedup();
-        due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        };
         if due.is_empty() {
             txn.commit().await?;
             return Ok(Vec::new());

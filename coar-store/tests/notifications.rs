@@ -351,41 +351,93 @@ store_test!(migrating_again_loses_nothing, |db| {
     db.store.ping().await.unwrap();
 });
 
-store_test!(a_database_from_before_m0002_is_brought_up_to_date, |db| {
-    use sea_orm::ConnectionTrait;
-    // As a release before M0002 left it: its row absent from seaql_migrations (the table
-    // sea-orm-migration kept, which the store's runner reads), and no bearer_sha256 column.
-    let raw = sea_orm::Database::connect(db.url.replacen("mariadb://", "mysql://", 1))
-        .await
-        .unwrap();
-    raw.execute_unprepared("DELETE FROM seaql_migrations WHERE version = 'm0002_sender_evidence'")
-        .await
-        .unwrap();
-    raw.execute_unprepared("ALTER TABLE notifications DROP COLUMN bearer_sha256")
-        .await
-        .unwrap();
-    let again = db.open_another().await;
-    let (bytes, n) = parsed(&with_new_id(fixture("announce-review")));
-    let mut new = NewNotification::inbound(&n, &bytes, "application/ld+json");
-    new.bearer_sha256 = Some(coar_store::sha256_hex(b"a token"));
-    let key = again.insert(new).await.unwrap().record().key;
-    assert!(again.get(key).await.unwrap().is_some());
-    let recorded = raw
-        .query_all_raw(sea_orm::Statement::from_string(
-            raw.get_database_backend(),
-            "SELECT version FROM seaql_migrations ORDER BY version",
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get::<String>("", "version").unwrap())
-        .collect::<Vec<_>>();
-    assert_eq!(recorded, ["m0002_sender_evidence", "migration"]);
-    // Once more changes nothing.
-    again.migrate().await.unwrap();
-    again.close().await.unwrap();
-    raw.close().await.unwrap();
-});
+store_test!(
+    a_database_from_before_m0002_and_m0003_is_brought_up_to_date,
+    |db| {
+        use sea_orm::ConnectionTrait;
+        // A delivery queued by a release before M0003, which keyed no delivery threads.
+        let mut outbound = with_new_id(fixture("request-review"));
+        outbound["target"]["inbox"] = serde_json::json!("https://a.example/inbox");
+        let (out_bytes, out) = parsed(&outbound);
+        let queued = db
+            .store
+            .insert(NewNotification::outbound(&out, &out_bytes))
+            .await
+            .unwrap()
+            .record()
+            .key;
+        // As a release before M0002 left it: their rows absent from seaql_migrations (the table
+        // sea-orm-migration kept, which the store's runner reads), no bearer_sha256 column, no
+        // thread_key column, index or queue_locks table.
+        let raw = sea_orm::Database::connect(db.url.replacen("mariadb://", "mysql://", 1))
+            .await
+            .unwrap();
+        let backend = raw.get_database_backend();
+        let drop_index = match backend {
+            sea_orm::DatabaseBackend::MySql => {
+                "DROP INDEX ix_notifications_thread ON notifications"
+            }
+            _ => "DROP INDEX ix_notifications_thread",
+        };
+        for sql in [
+            "DELETE FROM seaql_migrations WHERE version IN ('m0002_sender_evidence', 'm0003_delivery_threads')",
+            "ALTER TABLE notifications DROP COLUMN bearer_sha256",
+            drop_index,
+            "ALTER TABLE notifications DROP COLUMN thread_key",
+            "DROP TABLE queue_locks",
+        ] {
+            raw.execute_unprepared(sql).await.unwrap();
+        }
+        let again = db.open_another().await;
+        let (bytes, n) = parsed(&with_new_id(fixture("announce-review")));
+        let mut new = NewNotification::inbound(&n, &bytes, "application/ld+json");
+        new.bearer_sha256 = Some(coar_store::sha256_hex(b"a token"));
+        let key = again.insert(new).await.unwrap().record().key;
+        assert!(again.get(key).await.unwrap().is_some());
+        let recorded = raw
+            .query_all_raw(sea_orm::Statement::from_string(
+                backend,
+                "SELECT version FROM seaql_migrations ORDER BY version",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "version").unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            recorded,
+            [
+                "m0002_sender_evidence",
+                "m0003_delivery_threads",
+                "migration"
+            ]
+        );
+        // The delivery queued before is in a thread now, and goes out.
+        let keyed = raw
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend,
+                format!("SELECT thread_key FROM notifications WHERE id = {queued}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<Option<String>>("", "thread_key")
+            .unwrap();
+        assert!(keyed.is_some_and(|k| k.len() == 64));
+        let claims = again
+            .claim(coar_store::Direction::Outbound, "w", 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            claims.iter().map(|c| c.record.key).collect::<Vec<_>>(),
+            [queued]
+        );
+        // Once more changes nothing.
+        again.migrate().await.unwrap();
+        again.close().await.unwrap();
+        raw.close().await.unwrap();
+    }
+);
 
 store_test!(group_commit_gives_each_its_own_answer, |db| {
     let existing_doc = with_new_id(fixture("announce-review"));

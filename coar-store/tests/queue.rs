@@ -1,4 +1,4 @@
-//! The queue: claims, leases, retries, outbound lanes, each test run on SQLite, PostgreSQL
+//! The queue: claims, leases, retries, outbound threads and per-inbox limits, each test run on SQLite, PostgreSQL
 //! and MariaDB.
 
 mod common;
@@ -261,132 +261,199 @@ store_test!(two_workers_never_share_a_row, |db| {
     other.close().await.unwrap();
 });
 
-/// Queues an outbound notification to the inbox `target` (a lane), returning its key.
-async fn queue_to(db: &common::TestDb, target: &str) -> i64 {
+/// Queues an outbound notification to the inbox `target`, answering `in_reply_to` when
+/// given (then it is in that activity's delivery thread); returns its key and its id.
+async fn queue_reply(
+    db: &common::TestDb,
+    target: &str,
+    in_reply_to: Option<&str>,
+) -> (i64, String) {
     let mut doc = with_new_id(fixture("request-review"));
     doc["target"]["inbox"] = json!(target);
+    if let Some(id) = in_reply_to {
+        doc["inReplyTo"] = json!(id);
+    }
     let (bytes, n) = parsed(&doc);
-    db.store
+    let key = db
+        .store
         .insert(NewNotification::outbound(&n, &bytes))
         .await
         .unwrap()
         .record()
-        .key
+        .key;
+    (key, doc["id"].as_str().unwrap().to_owned())
+}
+
+/// Queues an outbound notification to the inbox `target`, in a thread of its own.
+async fn queue_to(db: &common::TestDb, target: &str) -> i64 {
+    queue_reply(db, target, None).await.0
 }
 
 fn keys_of(claims: &[coar_store::Claim]) -> Vec<i64> {
     claims.iter().map(|c| c.record.key).collect()
 }
 
-store_test!(outbound_lanes_deliver_in_order_of_creation, |db| {
-    let (a, b) = ("https://a.example/inbox", "https://b.example/inbox");
-    let a1 = queue_to(&db, a).await;
-    let b1 = queue_to(&db, b).await;
-    let a2 = queue_to(&db, a).await;
-    let b2 = queue_to(&db, b).await;
-    let a3 = queue_to(&db, a).await;
-    let now = Utc::now();
-    let claim = |at| db.store.claim_at(Direction::Outbound, "w", 10, at);
+store_test!(
+    outbound_keeps_order_within_a_thread_and_each_inbox_within_its_limit,
+    |db| {
+        // The tests' policy allows 2 deliveries at once per inbox.
+        let (a, b) = ("https://a.example/inbox", "https://b.example/inbox");
+        let (offer, offer_id) = queue_reply(&db, a, None).await;
+        let (undo, _) = queue_reply(&db, a, Some(&offer_id)).await;
+        let a2 = queue_to(&db, a).await;
+        let a3 = queue_to(&db, a).await;
+        let b1 = queue_to(&db, b).await;
+        let now = Utc::now();
+        let claim = |at| db.store.claim_at(Direction::Outbound, "w", 10, at);
 
-    // Only the head of each lane is due.
-    let heads = claim(now).await.unwrap();
-    assert_eq!(keys_of(&heads), [a1, b1]);
-    assert!(claim(now).await.unwrap().is_empty(), "a lane's second went");
-    db.store.complete(&heads[1], None).await.unwrap();
-    let b_next = claim(now).await.unwrap();
-    assert_eq!(keys_of(&b_next), [b2]);
-    db.store.complete(&b_next[0], None).await.unwrap();
+        // The Undo waits for its Offer; inbox a takes two at once, b is not held up.
+        let first = claim(now).await.unwrap();
+        assert_eq!(keys_of(&first), [offer, a2, b1]);
+        assert!(claim(now).await.unwrap().is_empty(), "inbox a is full");
+        db.store.complete(&first[2], None).await.unwrap();
+        db.store.complete(&first[1], None).await.unwrap();
+        let next = claim(now).await.unwrap();
+        assert_eq!(
+            keys_of(&next),
+            [a3],
+            "a slot came free; the Undo still waits"
+        );
+        db.store.complete(&next[0], None).await.unwrap();
 
-    // A failed head holds its lane up until it is delivered: a2 waits for a1's retry.
-    let state = db
-        .store
-        .fail_at(&heads[0], Failure::transient("connection refused"), now)
-        .await
-        .unwrap();
-    assert_eq!(state, State::RetryScheduled);
-    assert!(claim(now).await.unwrap().is_empty());
-    let retry = claim(now + Duration::days(1)).await.unwrap();
-    assert_eq!(keys_of(&retry), [a1]);
-    db.store.complete(&retry[0], None).await.unwrap();
-    let second = claim(now).await.unwrap();
-    assert_eq!(keys_of(&second), [a2]);
+        // A failing Offer holds up its Undo only: a later, independent notification goes.
+        let state = db
+            .store
+            .fail_at(&first[0], Failure::transient("connection refused"), now)
+            .await
+            .unwrap();
+        assert_eq!(state, State::RetryScheduled);
+        let a4 = queue_to(&db, a).await;
+        let independent = claim(now).await.unwrap();
+        assert_eq!(keys_of(&independent), [a4]);
+        db.store.complete(&independent[0], None).await.unwrap();
+        let retry = claim(now + Duration::days(1)).await.unwrap();
+        assert_eq!(keys_of(&retry), [offer]);
+        assert!(
+            claim(now).await.unwrap().is_empty(),
+            "the Undo waits while its Offer is in flight"
+        );
+        db.store.complete(&retry[0], None).await.unwrap();
+        let after = claim(now).await.unwrap();
+        assert_eq!(keys_of(&after), [undo]);
 
-    // A head that fails for good no longer blocks; one whose worker died is taken again,
-    // still alone.
-    db.store
-        .fail(&second[0], Failure::permanent("refused: 400"))
-        .await
-        .unwrap();
-    let third = claim(now).await.unwrap();
-    assert_eq!(keys_of(&third), [a3]);
-    let retaken = claim(now + Duration::days(1)).await.unwrap();
-    assert_eq!(keys_of(&retaken), [a3]);
-    assert_eq!(retaken[0].attempt, 2);
+        // A notification whose worker died is taken again.
+        let retaken = claim(now + Duration::days(1)).await.unwrap();
+        assert_eq!(keys_of(&retaken), [undo]);
+        assert_eq!(retaken[0].attempt, 2);
 
-    // Inbound notifications have no lanes.
-    let inbound = insert_many(&db, 3).await;
-    assert_eq!(
-        keys_of(&db.store.claim(Direction::Inbound, "w", 10).await.unwrap()),
-        inbound
-    );
-});
+        // One that fails for good no longer holds its thread.
+        let (o2, o2_id) = queue_reply(&db, b, None).await;
+        let (r2, _) = queue_reply(&db, b, Some(&o2_id)).await;
+        let later = now + Duration::days(2);
+        for c in &retaken {
+            db.store.complete(c, None).await.unwrap();
+        }
+        let head = claim(later).await.unwrap();
+        assert_eq!(keys_of(&head), [o2]);
+        db.store
+            .fail(&head[0], Failure::permanent("refused: 400"))
+            .await
+            .unwrap();
+        assert_eq!(keys_of(&claim(later).await.unwrap()), [r2]);
 
-store_test!(concurrent_claimers_keep_each_lane_in_order, |db| {
-    let lanes = [
-        "https://a.example/inbox",
-        "https://b.example/inbox",
-        "https://c.example/inbox",
-    ];
-    let mut expected: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
-    for i in 0..36 {
-        let lane = lanes[i % 3];
-        expected
-            .entry(lane)
-            .or_default()
-            .push(queue_to(&db, lane).await);
+        // Inbound notifications have neither threads nor limits.
+        let inbound = insert_many(&db, 3).await;
+        assert_eq!(
+            keys_of(&db.store.claim(Direction::Inbound, "w", 10).await.unwrap()),
+            inbound
+        );
     }
-    let other = db.open_another().await;
-    let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let worker = |store: coar_store::Store, name: &'static str| {
-        let delivered = delivered.clone();
-        tokio::spawn(async move {
-            let mut idle = 0;
-            while idle < 20 {
-                let claims = store.claim(Direction::Outbound, name, 4).await.unwrap();
-                if claims.is_empty() {
-                    idle += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                    continue;
-                }
-                idle = 0;
-                for c in claims {
-                    let lane = c.record.target_inbox.clone().unwrap();
-                    delivered.lock().unwrap().push((lane, c.record.key));
-                    tokio::task::yield_now().await;
-                    store.complete(&c, None).await.unwrap();
+);
+
+store_test!(
+    concurrent_claimers_keep_threads_in_order_and_inboxes_within_limit,
+    |db| {
+        let inboxes = [
+            "https://a.example/inbox",
+            "https://b.example/inbox",
+            "https://c.example/inbox",
+        ];
+        // Per inbox, four threads of three: an Offer and two replies to it, interleaved.
+        let mut threads: Vec<Vec<i64>> = Vec::new();
+        for inbox in inboxes {
+            let mut heads = Vec::new();
+            for _ in 0..4 {
+                let (key, id) = queue_reply(&db, inbox, None).await;
+                threads.push(vec![key]);
+                heads.push(id);
+            }
+            for _ in 0..2 {
+                for (t, id) in heads.iter().enumerate() {
+                    let (key, _) = queue_reply(&db, inbox, Some(id)).await;
+                    let at = threads.len() - 4 + t;
+                    threads[at].push(key);
                 }
             }
-        })
-    };
-    let (x, y, z) = tokio::join!(
-        worker(db.store.clone(), "x"),
-        worker(other.clone(), "y"),
-        worker(db.store.clone(), "z")
-    );
-    x.unwrap();
-    y.unwrap();
-    z.unwrap();
-    let delivered = delivered.lock().unwrap().clone();
-    for (lane, keys) in &expected {
-        let got: Vec<i64> = delivered
-            .iter()
-            .filter(|(l, _)| l == lane)
-            .map(|(_, k)| *k)
-            .collect();
-        assert_eq!(&got, keys, "lane {lane} out of order or incomplete");
+        }
+        let other = db.open_another().await;
+        let started = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let in_flight = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+            String,
+            u32,
+        >::new()));
+        let worker = |store: coar_store::Store, name: &'static str| {
+            let (started, in_flight) = (started.clone(), in_flight.clone());
+            tokio::spawn(async move {
+                let mut idle = 0;
+                while idle < 20 {
+                    let claims = store.claim(Direction::Outbound, name, 4).await.unwrap();
+                    if claims.is_empty() {
+                        idle += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        continue;
+                    }
+                    idle = 0;
+                    for c in &claims {
+                        let inbox = c.record.target_inbox.clone().unwrap();
+                        let mut flying = in_flight.lock().unwrap();
+                        let n = flying.entry(inbox.clone()).or_default();
+                        *n += 1;
+                        assert!(*n <= 2, "{n} deliveries at once to {inbox}");
+                        started.lock().unwrap().push(c.record.key);
+                    }
+                    tokio::task::yield_now().await;
+                    for c in &claims {
+                        *in_flight
+                            .lock()
+                            .unwrap()
+                            .get_mut(c.record.target_inbox.as_deref().unwrap())
+                            .unwrap() -= 1;
+                        store.complete(c, None).await.unwrap();
+                    }
+                }
+            })
+        };
+        let (x, y, z) = tokio::join!(
+            worker(db.store.clone(), "x"),
+            worker(other.clone(), "y"),
+            worker(db.store.clone(), "z")
+        );
+        x.unwrap();
+        y.unwrap();
+        z.unwrap();
+        let started = started.lock().unwrap().clone();
+        assert_eq!(started.len(), 36, "each delivered once");
+        for thread in &threads {
+            let got: Vec<i64> = started
+                .iter()
+                .copied()
+                .filter(|k| thread.contains(k))
+                .collect();
+            assert_eq!(&got, thread, "a thread out of order");
+        }
+        other.close().await.unwrap();
     }
-    other.close().await.unwrap();
-});
+);
 
 store_test!(a_batch_completes_in_one_go_except_a_lost_lease, |db| {
     let keys = insert_many(&db, 3).await;

@@ -100,7 +100,7 @@ tasks:
   faults [--large] the server under faults: kill -9 during ingest (every 201 kept byte for
          byte), the hostile corpus in fixtures/hostile (each a 4xx), a never-ending body,
          thousands of idle connections, an outbound target down then back (in order per
-         inbox), peers that lie (an absurd Retry-After, a forged origin, a webhook down), two
+         thread), peers that lie (an absurd Retry-After, a forged origin, a webhook down), two
          processes on one PostgreSQL; --large runs more rounds and connections;
          COAR_FAULTS_BIN=PATH tests another build, COAR_FAULTS_ONLY=NAME one scenario
     fuzz   [--seconds=N | --replay] [--target=NAME] the fuzz targets (cargo +nightly fuzz):

@@ -101,6 +101,9 @@ settings! {
     max_attempts: toml::Value, "COAR_MAX_ATTEMPTS", [long, env = "COAR_MAX_ATTEMPTS", value_parser = scalar];
     /// First retry delay, doubled each time up to an hour, e.g. 500ms, 30s, 1m [default: 30s]
     retry_base: String, "COAR_RETRY_BASE", [long, env = "COAR_RETRY_BASE"];
+    /// Deliveries in flight at once to one inbox, 1 to 64; order is kept within a thread
+    /// [default: 4]
+    deliveries_per_inbox: toml::Value, "COAR_DELIVERIES_PER_INBOX", [long, env = "COAR_DELIVERIES_PER_INBOX", value_parser = scalar];
     /// Allow sending to loopback and private addresses: true or false [default: false]
     allow_private_targets: toml::Value, "COAR_ALLOW_PRIVATE_TARGETS", [long, env = "COAR_ALLOW_PRIVATE_TARGETS", value_parser = scalar];
     /// This service's name in what it sends [default: coar-notify]

@@ -87,6 +87,10 @@ pub struct Config {
     pub workers: usize,
     /// `COAR_MAX_ATTEMPTS`: attempts before a notification is dead (default 8).
     pub max_attempts: u32,
+    /// `COAR_DELIVERIES_PER_INBOX`: deliveries in flight at once to one inbox (default 4,
+    /// 1 to 64). Order is kept only within a delivery thread (an Offer before its Undo, a
+    /// reply after what it answers).
+    pub deliveries_per_inbox: u32,
     /// `COAR_RETRY_BASE`: the first retry delay, doubled each time up to an hour (default
     /// 30s; `500ms`, `2s`, `1m`).
     pub retry_base: std::time::Duration,
@@ -240,6 +244,13 @@ impl Config {
             parse_bool(merged.accept_unrecognised, true, "accept_unrecognised")?;
         let workers = parse_count(merged.workers, 2, 0, 256, "workers")?;
         let max_attempts = parse_count(merged.max_attempts, 8, 1, 100, "max_attempts")? as u32;
+        let deliveries_per_inbox = parse_count(
+            merged.deliveries_per_inbox,
+            4,
+            1,
+            64,
+            "deliveries_per_inbox",
+        )? as u32;
         let retry_base = match merged.retry_base {
             None => std::time::Duration::from_secs(30),
             Some(s) => parse_duration(&s).ok_or_else(|| {
@@ -350,6 +361,7 @@ impl Config {
             accept_unrecognised,
             workers,
             max_attempts,
+            deliveries_per_inbox,
             retry_base,
             allow_private_targets,
             name: service_name,

@@ -54,6 +54,9 @@ pub struct Model {
     /// SHA-256 (hex) of the bearer token the sender presented, if any: its evidence, with
     /// `remote_addr`, re-checked when quarantine is released.
     pub bearer_sha256: Option<String>,
+    /// Outbound: the delivery thread (target inbox and the activity answered, hashed), within
+    /// which deliveries keep their order. `None` inbound.
+    pub thread_key: Option<String>,
     /// The registered service it was attributed to.
     pub service_id: Option<i64>,
     /// Queue state (see `State`).

@@ -44,12 +44,13 @@ impl Drop for TempDir {
     }
 }
 
-/// The queue policy tests use: 3 attempts, 10 s doubling.
+/// The queue policy tests use: 3 attempts, 10 s doubling, 2 deliveries at once per inbox.
 pub fn policy() -> QueuePolicy {
     QueuePolicy {
         max_attempts: 3,
         base_delay: std::time::Duration::from_secs(10),
         max_delay: std::time::Duration::from_secs(60),
+        per_inbox: 2,
     }
 }
 

@@ -10,8 +10,8 @@
 //!   bounded.
 //! - **outbound target down, then back**: notifications queued to three inboxes of a target
 //!   whose port is closed, which then answers 503 once per inbox, then 201: every one is
-//!   delivered, in order of creation per inbox, none twice; while it is down only each
-//!   inbox's oldest notification is tried.
+//!   delivered, in order of creation within its thread, none twice; while it is down at
+//!   most four of each inbox are tried, each a thread's oldest.
 //! - **peers that lie**: a target that answers `503` with `Retry-After: 10000000000000`
 //!   (the worker goes on, the next delivery is made, the retry is at most a day away); a
 //!   notification that claims a real service's origin from outside its range, followed by
