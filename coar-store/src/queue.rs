@@ -169,6 +169,22 @@ impl Store {
         crate::retry!(self.claim_once(direction, worker, limit, now).await)
     }
 
+    /// On SQLite, takes the database's write lock before a transaction's first read (a
+    /// write that changes nothing): a transaction that reads first and writes later fails
+    /// with `SQLITE_BUSY` when another connection wrote in between. Elsewhere, row locks
+    /// (`FOR UPDATE`) do that work.
+    async fn take_write_lock(&self, txn: &DatabaseTransaction) -> Result<(), StoreError> {
+        use notification::Column as C;
+        if self.backend == Backend::Sqlite {
+            notification::Entity::update_many()
+                .col_expr(C::Id, Expr::col(C::Id))
+                .filter(Expr::val(1).eq(0))
+                .exec(txn)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The oldest `limit` due rows of `direction` with their inbox, skipping `full`
     /// inboxes: up to `limit` from each branch, each read in index order (one query with OR
     /// would sort the whole backlog each time), then merged.
@@ -296,15 +312,8 @@ impl Store {
                 .col_expr(C::UpdatedAt, Expr::value(now_us))
                 .filter(ids)
         };
-        if self.backend == Backend::Sqlite {
-            // Take SQLite's write lock before reading (a write that changes nothing), so
-            // that no other process can claim between the reads below and the update.
-            notification::Entity::update_many()
-                .col_expr(C::Id, Expr::col(C::Id))
-                .filter(Expr::val(1).eq(0))
-                .exec(&txn)
-                .await?;
-        }
+        // No other process may claim between the reads below and the update.
+        self.take_write_lock(&txn).await?;
         let due = match direction {
             Direction::Inbound => (self.due_in(&txn, direction, now_us, limit, &[]).await?)
                 .into_iter()
@@ -430,28 +439,80 @@ impl Store {
         &self,
         done: &[(&Claim, Option<Delivery>)],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        use notification::Column as C;
         if done.is_empty() {
             return Ok(Vec::new());
         }
         let now = to_micros(Utc::now());
         let (_turn, txn) = self.begin_write().await?;
-        let mut results = Vec::with_capacity(done.len());
+        self.take_write_lock(&txn).await?;
+        // Which claims still hold their lease: one read, then one UPDATE for them all and one
+        // for their attempts (a delivery's attempt, which records what the peer answered,
+        // one each). Was two statements per claim, each a turn of SQLite's one writer.
+        let mut held = std::collections::HashSet::new();
+        for chunk in done.chunks(500) {
+            let mut select = notification::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .column(C::LeaseOwner)
+                .filter(C::Id.is_in(chunk.iter().map(|(c, _)| c.record.key)))
+                .filter(C::State.eq(State::Processing.as_str()));
+            if self.backend != Backend::Sqlite {
+                select = select.lock(LockType::Update);
+            }
+            let owners: Vec<(i64, Option<String>)> = select.into_tuple().all(&txn).await?;
+            held.extend(owners.into_iter().filter_map(|(id, owner)| {
+                let claim = chunk.iter().find(|(c, _)| c.record.key == id)?.0;
+                (owner.as_deref() == Some(claim.token.as_str())).then_some(id)
+            }));
+        }
+        let finished: Vec<i64> = done
+            .iter()
+            .map(|(c, _)| c.record.key)
+            .filter(|k| held.contains(k))
+            .collect();
+        for chunk in finished.chunks(500) {
+            notification::Entity::update_many()
+                .col_expr(C::State, Expr::value(State::Processed.as_str()))
+                .col_expr(C::NextAttemptAt, Expr::value(Option::<i64>::None))
+                .col_expr(C::LeaseUntil, Expr::value(Option::<i64>::None))
+                .col_expr(C::LeaseOwner, Expr::value(Option::<String>::None))
+                .col_expr(C::LastError, Expr::value(Option::<String>::None))
+                .col_expr(C::UpdatedAt, Expr::value(now))
+                .filter(C::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
+        let plain: Vec<i64> = done
+            .iter()
+            .filter(|(c, d)| d.is_none() && held.contains(&c.record.key))
+            .map(|(c, _)| c.record.key)
+            .collect();
+        for chunk in plain.chunks(500) {
+            use attempt::Column as A;
+            // A notification has one `running` attempt at most: the current claim's.
+            attempt::Entity::update_many()
+                .col_expr(A::Outcome, Expr::value("succeeded"))
+                .col_expr(A::FinishedAt, Expr::value(now))
+                .filter(A::Notification.is_in(chunk.iter().copied()))
+                .filter(A::Outcome.eq("running"))
+                .exec(&txn)
+                .await?;
+        }
         for (claim, delivery) in done {
-            match self
-                .finish(&txn, claim, State::Processed, None, None, now)
-                .await
-            {
-                Ok(()) => {
-                    self.finish_attempt(&txn, claim, "succeeded", None, delivery.clone(), now)
-                        .await?;
-                    results.push(Ok(()));
-                }
-                Err(lost @ StoreError::LeaseLost(_)) => results.push(Err(lost)),
-                Err(e) => return Err(e),
+            if delivery.is_some() && held.contains(&claim.record.key) {
+                self.finish_attempt(&txn, claim, "succeeded", None, delivery.clone(), now)
+                    .await?;
             }
         }
         txn.commit().await?;
-        Ok(results)
+        Ok(done
+            .iter()
+            .map(|(c, _)| match held.contains(&c.record.key) {
+                true => Ok(()),
+                false => Err(StoreError::LeaseLost(c.record.key)),
+            })
+            .collect())
     }
 
     /// Records a failed attempt. Returns the new state: `retry_scheduled` (with backoff, or

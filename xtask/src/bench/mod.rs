@@ -15,6 +15,7 @@
 //! - start-up time, idle and peak memory.
 //!
 //! Writes `target/bench/report.json`, prints a table, then one line per goal (`goals.rs`).
+//! `COAR_BENCH_BIN=PATH` runs another `coar-notify` binary (the other side of an A/B).
 
 use std::{
     net::TcpListener as StdListener,
@@ -250,7 +251,10 @@ fn build(root: &Path) -> Result<PathBuf> {
 /// The benchmark: every figure of `report.json`, then one line per goal.
 pub fn bench(root: &Path, options: &Options) -> Result<()> {
     let release = build(root)?;
-    let bin = release.join("coar-notify");
+    // `COAR_BENCH_BIN` measures another build of the server (an A/B run) against the same
+    // limits.
+    let bin = std::env::var_os("COAR_BENCH_BIN")
+        .map_or_else(|| release.join("coar-notify"), PathBuf::from);
     let template = std::fs::read_to_string(root.join("fixtures/spec/request-review.json"))?
         .replace(
             "urn:uuid:0370c0fb-bb78-4a9b-87f5-bed307a509dd",
