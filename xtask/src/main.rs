@@ -53,6 +53,11 @@ fn run() -> Result<()> {
             let options = bench::Options {
                 seconds: option("--seconds=", 10)?,
                 sustained: option("--sustained=", 30)?,
+                sqlite_only: match args.iter().find_map(|a| a.strip_prefix("--only=")) {
+                    None => false,
+                    Some("sqlite") => true,
+                    Some(other) => anyhow::bail!("--only={other}: the one choice is sqlite"),
+                },
             };
             bench::bench(&workspace_root(), &options)
         }
@@ -96,7 +101,9 @@ tasks:
          durable-write limits (examples/durable.rs), coar-notify on SQLite and PostgreSQL
          (COAR_BENCH_POSTGRES_URL, default the test database's server; skipped when
          unreachable), the Python reference inbox (a venv under target/bench), outbound to
-         slow inboxes; writes target/bench/report.json and one line per goal
+         slow inboxes; writes target/bench/report.json and one line per goal;
+         --only=sqlite stops after SQLite's limit, ingest and default runs (quick A/B);
+         COAR_BENCH_BIN=PATH measures another build
   faults [--large] the server under faults: kill -9 during ingest (every 201 kept byte for
          byte), the hostile corpus in fixtures/hostile (each a 4xx), a never-ending body,
          thousands of idle connections, an outbound target down then back (in order per

@@ -221,6 +221,9 @@ pub struct Options {
     pub seconds: u64,
     /// The loads with the workers on, in seconds.
     pub sustained: u64,
+    /// Only the SQLite limit, ingest and default-settings runs (`--only=sqlite`): a quick
+    /// A/B of the write path.
+    pub sqlite_only: bool,
 }
 
 /// Builds the release binaries the bench runs.
@@ -395,6 +398,14 @@ async fn measure(
         default.keeping_up(),
         0.95,
     );
+    if options.sqlite_only {
+        drop(server);
+        println!();
+        report["sqlite"]["ingest_only"] =
+            json!({"load": ingest.json(), "ratio_to_limit": ingest.rate() / limit.rate()});
+        report["goals"] = goals.print();
+        return Ok(report);
+    }
 
     // Outbound, on the same server: one slow inbox, then fifty.
     let per_inbox = 4.0;
