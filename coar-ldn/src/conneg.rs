@@ -97,9 +97,61 @@ fn parse_accept(accept: &str) -> Vec<Range<'_>> {
         .collect()
 }
 
+/// The q-value `accept` gives `media_type` (`type/subtype`): that of the most specific
+/// range that matches it (exact, then `type/*+suffix` such as `application/*+json`, then
+/// `type/*`, then `*/*`). `None` when no range matches, or the one that decides says `q=0`.
+pub fn quality(accept: &str, media_type: &str) -> Option<f32> {
+    quality_in(&parse_accept(accept), media_type, 0)
+}
+
+/// [`quality`], counting only ranges at least `specific` (0 `*/*`, 1 `type/*`, 2
+/// `type/*+suffix`, 3 exact).
+fn quality_in(ranges: &[Range<'_>], media_type: &str, specific: u8) -> Option<f32> {
+    let (kind, subtype) = media_type.split_once('/')?;
+    let suffix = subtype.rsplit_once('+').map(|(_, s)| s);
+    ranges
+        .iter()
+        .filter_map(|r| {
+            let same_type = r.kind.eq_ignore_ascii_case(kind);
+            let specificity = if same_type && r.subtype.eq_ignore_ascii_case(subtype) {
+                3
+            } else if same_type
+                && suffix.is_some_and(|s| {
+                    r.subtype
+                        .strip_prefix("*+")
+                        .is_some_and(|want| want.eq_ignore_ascii_case(s))
+                })
+            {
+                2
+            } else if same_type && r.subtype == "*" {
+                1
+            } else if r.kind == "*" && r.subtype == "*" {
+                0
+            } else {
+                return None;
+            };
+            (specificity >= specific).then_some((specificity, r.q))
+        })
+        .max_by_key(|(s, _)| *s)
+        .map(|(_, q)| q)
+        .filter(|q| *q > 0.0)
+}
+
+/// The names a format answers to, its own first: JSON-LD is JSON, and clients that ask for
+/// `application/json` (many do by default) read it as such.
+fn names(format: RdfFormat) -> &'static [&'static str] {
+    match format {
+        RdfFormat::JsonLd => &["application/ld+json", "application/json"],
+        RdfFormat::Turtle => &["text/turtle"],
+        RdfFormat::NTriples => &["application/n-triples"],
+        RdfFormat::NQuads => &["application/n-quads"],
+    }
+}
+
 /// Picks the format to answer with. No `Accept` (or an empty one) and `*/*` give JSON-LD;
-/// otherwise the available format with the highest q-value, where the most specific range
-/// that matches a format decides its q-value, and ties go to the order of `available`.
+/// otherwise the available format with the highest q-value ([`quality`] of any of its
+/// names: JSON-LD is also `application/json` and `application/*+json`), ties going to the
+/// order of `available`.
 pub fn negotiate(
     accept: Option<&str>,
     available: &[RdfFormat],
@@ -117,30 +169,14 @@ pub fn negotiate(
     let ranges = parse_accept(accept);
     let mut best: Option<(RdfFormat, f32)> = None;
     for &format in available {
-        let (kind, subtype) = format.media_type().split_once('/').unwrap_or_default();
-        // Specificity: exact (2) > type/* (1) > */* (0).
-        let q = ranges
+        // A format's other names count only where asked for by name (a client that
+        // refuses `application/ld+json` and accepts `*/*` gets another format).
+        let q = names(format)
             .iter()
-            .filter_map(|r| {
-                let exact =
-                    r.kind.eq_ignore_ascii_case(kind) && r.subtype.eq_ignore_ascii_case(subtype);
-                let by_type = r.kind.eq_ignore_ascii_case(kind) && r.subtype == "*";
-                let any = r.kind == "*" && r.subtype == "*";
-                let specificity = if exact {
-                    2
-                } else if by_type {
-                    1
-                } else if any {
-                    0
-                } else {
-                    return None;
-                };
-                Some((specificity, r.q))
-            })
-            .max_by_key(|(s, _)| *s)
-            .map(|(_, q)| q);
+            .enumerate()
+            .filter_map(|(i, name)| quality_in(&ranges, name, if i == 0 { 0 } else { 3 }))
+            .max_by(f32::total_cmp);
         if let Some(q) = q
-            && q > 0.0
             && best.is_none_or(|(_, b)| q > b)
         {
             best = Some((format, q));
@@ -154,6 +190,17 @@ pub fn negotiate(
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+/// The `Content-Type` to answer JSON-LD with: `application/json` for a client that accepts
+/// that but not `application/ld+json` (or prefers it), `application/ld+json` otherwise.
+pub fn json_ld_content_type(accept: Option<&str>) -> &'static str {
+    let ranges = parse_accept(accept.unwrap_or_default());
+    let ld = quality_in(&ranges, "application/ld+json", 0).unwrap_or(0.0);
+    match quality_in(&ranges, "application/json", 3) {
+        Some(plain) if plain > ld => "application/json",
+        _ => RdfFormat::JsonLd.content_type(),
+    }
 }
 
 /// How an inbox reads a POSTed body.
@@ -221,6 +268,18 @@ mod tests {
             (Some("application/ld+json;q=0"), None),
             (Some("text/turtle;q=2"), None),
             (Some("garbage"), None),
+            (Some("application/json"), Some(JsonLd)),
+            (Some("application/json, application/*+json"), Some(JsonLd)),
+            (Some("application/*+json"), Some(JsonLd)),
+            (
+                Some("application/ld+json;q=0, application/json"),
+                Some(JsonLd),
+            ),
+            (
+                Some("application/json;q=0.2, text/turtle;q=0.5"),
+                Some(Turtle),
+            ),
+            (Some("application/*+xml"), None),
             (Some("image/png, text/plain"), None),
         ];
         for (accept, want) in cases {
@@ -232,6 +291,37 @@ mod tests {
         }
         let err = negotiate(Some("text/html"), &[JsonLd, Turtle]).unwrap_err();
         assert_eq!(err.available, "application/ld+json, text/turtle");
+    }
+
+    #[test]
+    fn json_ld_answers_as_json_to_whom_asks_for_json() {
+        for (accept, want) in [
+            (None, "application/ld+json"),
+            (Some("*/*"), "application/ld+json"),
+            (Some("application/ld+json"), "application/ld+json"),
+            (Some("application/json"), "application/json"),
+            (
+                Some("application/ld+json;q=0, application/json"),
+                "application/json",
+            ),
+            // Spring's default: both are fine, the precise one is sent.
+            (
+                Some("application/json, application/*+json"),
+                "application/ld+json",
+            ),
+            (
+                Some("application/json;q=0.5, application/ld+json"),
+                "application/ld+json",
+            ),
+        ] {
+            assert_eq!(json_ld_content_type(accept), want, "{accept:?}");
+        }
+        assert_eq!(
+            quality("application/*+json;q=0.4", "application/ld+json"),
+            Some(0.4)
+        );
+        assert_eq!(quality("application/*+json", "application/json"), None);
+        assert_eq!(quality("text/html;q=0, */*", "text/html"), None);
     }
 
     #[test]

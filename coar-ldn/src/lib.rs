@@ -44,7 +44,10 @@ pub mod rdf;
 pub mod receiver;
 
 pub use budget::{Budget, Exceeded};
-pub use conneg::{ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, negotiate};
+pub use conneg::{
+    ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, json_ld_content_type,
+    negotiate, quality,
+};
 #[cfg(feature = "rdf")]
 pub use inbox::Listing;
 #[cfg(feature = "rdf")]

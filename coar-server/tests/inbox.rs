@@ -788,3 +788,71 @@ server_test!(a_nul_in_an_identifier_is_a_400_on_every_database, |url| {
     assert_eq!(health.status(), StatusCode::OK);
     s.stop().await;
 });
+
+server_test!(json_clients_get_json_ld_not_406, |url| {
+    let s = start(url, &[("trust", "accept")]).await;
+    let body = std::fs::read(fixture_path("spec/announce-review.json")).unwrap();
+    let created = post(&s, LD_JSON, body.clone()).await;
+    let location = created.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // What common clients send by default, and what each gets back.
+    for (accept, content_type) in [
+        ("application/json", "application/json"),
+        // Spring's RestTemplate and WebClient.
+        (
+            "application/json, application/*+json",
+            "application/ld+json",
+        ),
+        ("application/*+json", "application/ld+json"),
+        ("*/*", "application/ld+json"),
+    ] {
+        let listing = s
+            .client
+            .get(s.url("/inbox"))
+            .header(header::ACCEPT, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listing.status(), StatusCode::OK, "{accept}");
+        assert_eq!(
+            listing.headers()[header::CONTENT_TYPE],
+            content_type,
+            "{accept}"
+        );
+        let json: serde_json::Value = listing.json().await.unwrap();
+        assert!(json.to_string().contains(&location), "{accept}: {json}");
+        let one = s
+            .client
+            .get(&location)
+            .header(header::ACCEPT, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(one.status(), StatusCode::OK, "{accept}");
+        assert_eq!(
+            one.headers()[header::CONTENT_TYPE],
+            content_type,
+            "{accept}"
+        );
+        assert_eq!(
+            one.bytes().await.unwrap(),
+            body,
+            "{accept}: the body as received"
+        );
+    }
+    // Refusing JSON-LD by name is still heard.
+    let r = s
+        .client
+        .get(s.url("/inbox"))
+        .header(
+            header::ACCEPT,
+            "application/ld+json;q=0, application/json;q=0",
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::NOT_ACCEPTABLE).await;
+    s.stop().await;
+});

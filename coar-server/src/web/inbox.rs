@@ -115,7 +115,11 @@ pub async fn list(
     let body = listing
         .serialize(format)
         .map_err(ProblemDetails::internal)?;
-    let mut response = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    let mut response = (
+        [(header::CONTENT_TYPE, content_type(format, &headers))],
+        body,
+    )
+        .into_response();
     for link in listing.link_headers() {
         if let Ok(v) = HeaderValue::from_str(&link) {
             response.headers_mut().append(header::LINK, v);
@@ -181,13 +185,30 @@ pub async fn read(
             }
         }
     };
-    Ok(negotiated(&app, format, body))
+    Ok(negotiated(&app, format, &headers, body))
+}
+
+/// The `Content-Type` of a negotiated document: JSON-LD goes as `application/json` to a
+/// client that asked for that rather than `application/ld+json`.
+fn content_type(format: RdfFormat, headers: &HeaderMap) -> &'static str {
+    match format {
+        RdfFormat::JsonLd => coar_ldn::json_ld_content_type(header_str(headers, header::ACCEPT)),
+        other => other.content_type(),
+    }
 }
 
 /// A negotiated RDF document: its media type, `Vary: Accept` and the inbox's links.
-fn negotiated(app: &App, format: RdfFormat, body: impl Into<Body>) -> Response {
-    let mut response =
-        ([(header::CONTENT_TYPE, format.content_type())], body.into()).into_response();
+fn negotiated(
+    app: &App,
+    format: RdfFormat,
+    headers: &HeaderMap,
+    body: impl Into<Body>,
+) -> Response {
+    let mut response = (
+        [(header::CONTENT_TYPE, content_type(format, headers))],
+        body.into(),
+    )
+        .into_response();
     response
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
@@ -282,5 +303,5 @@ pub async fn description(
             .serialize(other)
             .map_err(ProblemDetails::internal)?,
     };
-    Ok(negotiated(&app, format, body))
+    Ok(negotiated(&app, format, &headers, body))
 }
