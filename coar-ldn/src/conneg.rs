@@ -148,6 +148,27 @@ fn names(format: RdfFormat) -> &'static [&'static str] {
     }
 }
 
+/// The q-value `accept` gives `format` under any of its names; a format's other names
+/// count only where asked for by name (a client that refuses `application/ld+json` and
+/// accepts `*/*` gets another format).
+fn format_quality(ranges: &[Range<'_>], format: RdfFormat) -> Option<f32> {
+    names(format)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| quality_in(ranges, name, if i == 0 { 0 } else { 3 }))
+        .max_by(f32::total_cmp)
+}
+
+/// The highest q-value `accept` gives any of `available`: what another kind of answer (an
+/// HTML page, say) must beat to be preferred. `None` when none is acceptable.
+pub fn best_quality(accept: &str, available: &[RdfFormat]) -> Option<f32> {
+    let ranges = parse_accept(accept);
+    available
+        .iter()
+        .filter_map(|f| format_quality(&ranges, *f))
+        .max_by(f32::total_cmp)
+}
+
 /// Picks the format to answer with. No `Accept` (or an empty one) and `*/*` give JSON-LD;
 /// otherwise the available format with the highest q-value ([`quality`] of any of its
 /// names: JSON-LD is also `application/json` and `application/*+json`), ties going to the
@@ -169,13 +190,7 @@ pub fn negotiate(
     let ranges = parse_accept(accept);
     let mut best: Option<(RdfFormat, f32)> = None;
     for &format in available {
-        // A format's other names count only where asked for by name (a client that
-        // refuses `application/ld+json` and accepts `*/*` gets another format).
-        let q = names(format)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, name)| quality_in(&ranges, name, if i == 0 { 0 } else { 3 }))
-            .max_by(f32::total_cmp);
+        let q = format_quality(&ranges, format);
         if let Some(q) = q
             && best.is_none_or(|(_, b)| q > b)
         {
@@ -322,6 +337,10 @@ mod tests {
         );
         assert_eq!(quality("application/*+json", "application/json"), None);
         assert_eq!(quality("text/html;q=0, */*", "text/html"), None);
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert_eq!(quality(browser, "text/html"), Some(1.0));
+        assert_eq!(best_quality(browser, &RdfFormat::ALL), Some(0.8));
+        assert_eq!(best_quality("text/html", &RdfFormat::ALL), None);
     }
 
     #[test]

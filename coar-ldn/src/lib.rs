@@ -45,8 +45,8 @@ pub mod receiver;
 
 pub use budget::{Budget, Exceeded};
 pub use conneg::{
-    ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, body_format, json_ld_content_type,
-    negotiate, quality,
+    ACCEPT_POST, BodyFormat, NotAcceptable, RdfFormat, best_quality, body_format,
+    json_ld_content_type, negotiate, quality,
 };
 #[cfg(feature = "rdf")]
 pub use inbox::Listing;

@@ -22,6 +22,16 @@ async fn post(
         .unwrap()
 }
 
+/// `GET url` with `Accept: accept`.
+async fn get_as(s: &common::Server, url: &str, accept: &str) -> reqwest::Response {
+    s.client
+        .get(url)
+        .header(header::ACCEPT, accept)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn problem(r: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(r.status(), status);
     assert_eq!(
@@ -823,13 +833,7 @@ server_test!(json_clients_get_json_ld_not_406, |url| {
         );
         let json: serde_json::Value = listing.json().await.unwrap();
         assert!(json.to_string().contains(&location), "{accept}: {json}");
-        let one = s
-            .client
-            .get(&location)
-            .header(header::ACCEPT, accept)
-            .send()
-            .await
-            .unwrap();
+        let one = get_as(&s, &location, accept).await;
         assert_eq!(one.status(), StatusCode::OK, "{accept}");
         assert_eq!(
             one.headers()[header::CONTENT_TYPE],
@@ -854,5 +858,66 @@ server_test!(json_clients_get_json_ld_not_406, |url| {
         .await
         .unwrap();
     problem(r, StatusCode::NOT_ACCEPTABLE).await;
+    s.stop().await;
+});
+
+server_test!(browsers_get_pages_of_the_inbox, |url| {
+    let s = start(url, &[("trust", "accept")]).await;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture_path("spec/announce-review.json")).unwrap())
+            .unwrap();
+    doc["object"]["summary"] = serde_json::json!("<script>alert(1)</script> & more");
+    let created = post(&s, LD_JSON, serde_json::to_vec(&doc).unwrap()).await;
+    let location = created.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let get = |url: String| {
+        let client = s.client.clone();
+        async move {
+            let r = client
+                .get(url)
+                .header(header::ACCEPT, browser)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            assert!(
+                r.headers()[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
+            assert_eq!(r.headers()[header::VARY], "Accept");
+            r.text().await.unwrap()
+        }
+    };
+    let listing = get(s.url("/inbox")).await;
+    assert!(
+        // minijinja escapes `/` in attributes too.
+        listing.contains(&format!("href=\"{}\"", location.replace('/', "&#x2f;"))),
+        "{listing}"
+    );
+    assert!(listing.contains("Announce Review"), "{listing}");
+    let page = get(location.clone()).await;
+    assert!(page.contains(doc["id"].as_str().unwrap()), "{page}");
+    // What the peer sent is text: escaped, never markup, and the page runs no script.
+    assert!(!page.contains("<script"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; more"),
+        "{page}"
+    );
+    // Only what the JSON-LD shows: no queue state.
+    assert!(!page.contains("queued"), "{page}");
+    // `*/*` alone, and a client that ranks JSON-LD first, still get JSON-LD.
+    for accept in ["*/*", "application/ld+json, text/html;q=0.5"] {
+        let r = get_as(&s, &location, accept).await;
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/ld+json",
+            "{accept}"
+        );
+    }
     s.stop().await;
 });

@@ -15,6 +15,7 @@ use crate::{
     Peer,
     config::TrustPolicy,
     trust,
+    web::dashboard::public,
     web::{App, auth::Reader, problem::ProblemDetails},
 };
 
@@ -78,9 +79,13 @@ pub async fn list(
     page: crate::web::paging::Cursor,
     uri: axum::http::Uri,
 ) -> Result<Response, ProblemDetails> {
-    let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL).map_err(|e| {
-        ProblemDetails::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string())
-    })?;
+    let html = public::prefers_html(header_str(&headers, header::ACCEPT));
+    let format = match html {
+        true => RdfFormat::JsonLd,
+        false => negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL).map_err(|e| {
+            ProblemDetails::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string())
+        })?,
+    };
     let (after, limit) = (page.after, page.limit_or(DEFAULT_PAGE));
     let filter = Filter {
         direction: Some(Direction::Inbound),
@@ -112,6 +117,13 @@ pub async fn list(
             .map(|n| format!("{inbox}?after={n}{limit_param}")),
         prev: None,
     };
+    if html {
+        let mut page = public::inbox(&app, &items.items, listing.next.clone(), after.is_some());
+        inbox_links(&app, page.headers_mut());
+        page.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        return Ok(page);
+    }
     let body = listing
         .serialize(format)
         .map_err(ProblemDetails::internal)?;
@@ -158,6 +170,13 @@ pub async fn read(
         // would get a URL on this inbox for its "review by X"), except to the admin.
         .filter(|r| r.service.is_some() || !app.publishes_attributed_only() || reader.admin)
         .ok_or_else(not_found)?;
+    if public::prefers_html(header_str(&headers, header::ACCEPT)) {
+        let mut page = public::notification(&app, &record);
+        inbox_links(&app, page.headers_mut());
+        page.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        return Ok(page);
+    }
     let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL).map_err(|e| {
         ProblemDetails::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string())
     })?;

@@ -13,6 +13,7 @@
 mod chart;
 mod compose;
 mod pages;
+pub(crate) mod public;
 mod services;
 
 use std::{
@@ -76,6 +77,11 @@ impl Default for Dashboard {
             (
                 "compose.html",
                 include_str!("../../../templates/compose.html"),
+            ),
+            ("inbox.html", include_str!("../../../templates/inbox.html")),
+            (
+                "notification.html",
+                include_str!("../../../templates/notification.html"),
             ),
             (
                 "resources.html",
