@@ -921,3 +921,122 @@ server_test!(browsers_get_pages_of_the_inbox, |url| {
     }
     s.stop().await;
 });
+
+server_test!(
+    browser_senders_may_post_from_configured_origins_only,
+    |url| {
+        let s = start(
+            url,
+            &[
+                ("trust", "accept"),
+                (
+                    "cors_post_origins",
+                    "https://Editor.example, http://localhost:8080",
+                ),
+            ],
+        )
+        .await;
+        let preflight = |path: &'static str, origin: &'static str| {
+            let client = s.client.clone();
+            let url = s.url(path);
+            async move {
+                client
+                    .request(reqwest::Method::OPTIONS, url)
+                    .header(header::ORIGIN, origin)
+                    .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                    .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        // A configured origin (normalised as browsers send it): POST is allowed, to it by name.
+        let r = preflight("/inbox", "https://editor.example").await;
+        assert!(r.status().is_success());
+        let h = r.headers();
+        assert_eq!(
+            h[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://editor.example"
+        );
+        assert!(
+            h[header::ACCESS_CONTROL_ALLOW_METHODS]
+                .to_str()
+                .unwrap()
+                .contains("POST")
+        );
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_HEADERS], "content-type");
+        assert!(h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        assert!(h.get_all(header::VARY).iter().any(|v| v == "Origin"));
+        // The POST itself carries the grant, and the browser may read Location.
+        let body = std::fs::read(fixture_path("spec/announce-review.json")).unwrap();
+        let posted = s
+            .client
+            .post(s.url("/inbox"))
+            .header(header::CONTENT_TYPE, LD_JSON)
+            .header(header::ORIGIN, "http://localhost:8080")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), StatusCode::CREATED);
+        assert_eq!(
+            posted.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "http://localhost:8080"
+        );
+        assert!(
+            posted.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+                .to_str()
+                .unwrap()
+                .contains("Location")
+        );
+        // Another origin: reading only, and its POST gets no grant (the browser hides the answer).
+        let r = preflight("/inbox", "https://evil.example").await;
+        assert_eq!(
+            r.headers()[header::ACCESS_CONTROL_ALLOW_METHODS],
+            "GET, HEAD, OPTIONS"
+        );
+        let mut other = serde_json::from_slice::<Value>(&body).unwrap();
+        other["id"] = json!("urn:uuid:6f1f1d8e-0000-4000-8000-00000000c025");
+        let posted = s
+            .client
+            .post(s.url("/inbox"))
+            .header(header::CONTENT_TYPE, LD_JSON)
+            .header(header::ORIGIN, "https://evil.example")
+            .body(serde_json::to_vec(&other).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            posted
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none()
+        );
+        // Never the admin API, whatever the origin.
+        let r = preflight("/api/outbox", "https://editor.example").await;
+        assert!(
+            !r.headers()
+                .get(header::ACCESS_CONTROL_ALLOW_METHODS)
+                .is_some_and(|m| m.to_str().unwrap().contains("POST"))
+        );
+        s.stop().await;
+    }
+);
+
+server_test!(without_cors_post_origins_no_page_may_post, |url| {
+    let s = start(url, &[("trust", "accept")]).await;
+    let r = s
+        .client
+        .request(reqwest::Method::OPTIONS, s.url("/inbox"))
+        .header(header::ORIGIN, "https://editor.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert_eq!(
+        r.headers()[header::ACCESS_CONTROL_ALLOW_METHODS],
+        "GET, HEAD, OPTIONS"
+    );
+    s.stop().await;
+});

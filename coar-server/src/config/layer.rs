@@ -117,6 +117,9 @@ settings! {
     /// Address ranges of reverse proxies whose forwarded header is believed, comma-separated
     /// [default: none]
     trusted_proxies: String, "COAR_TRUSTED_PROXIES", [long, env = "COAR_TRUSTED_PROXIES"];
+    /// Origins whose web pages may POST to the inbox (CORS, with preflight), comma-separated,
+    /// or * for any [default: none]
+    cors_post_origins: String, "COAR_CORS_POST_ORIGINS", [long, env = "COAR_CORS_POST_ORIGINS"];
     /// The header the trusted proxies write: x-forwarded-for or forwarded
     /// [default: x-forwarded-for]
     forwarded_header: String, "COAR_FORWARDED_HEADER", [long, env = "COAR_FORWARDED_HEADER"];

@@ -110,6 +110,10 @@ pub struct Config {
     /// `X-Forwarded-For` headers are believed (default none: the connection's address is
     /// the sender's).
     pub trusted_proxies: Vec<coar_store::Cidr>,
+    /// `COAR_CORS_POST_ORIGINS`: the origins (`https://host[:port]`) whose web pages may POST
+    /// to the inbox, an in-browser LDN sender's; `*` for any (default none). GET, HEAD and
+    /// OPTIONS are open to every origin regardless.
+    pub cors_post_origins: Vec<String>,
     /// `COAR_FORWARDED_HEADER`: the header the trusted proxies write the client's address to,
     /// `x-forwarded-for` (default) or `forwarded`; the other is never read.
     pub forwarded_header: crate::trust::ForwardedHeader,
@@ -140,6 +144,40 @@ pub struct ConfigError {
     pub setting: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// The items of a list setting, separated by commas, spaces or new lines.
+fn items(value: Option<&str>) -> impl Iterator<Item = &str> {
+    value
+        .unwrap_or_default()
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
+/// `*`, or a web origin as browsers send it in `Origin` (`scheme://host[:port]`, lower case,
+/// the scheme's default port left out).
+fn web_origin(value: &str) -> Result<String, String> {
+    if value == "*" {
+        return Ok(value.to_owned());
+    }
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not an origin: {e}"))?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(format!(
+            "{value:?} is not an origin such as https://editor.example (scheme, host, port only)"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+impl Config {
+    /// Whether a page of `origin` (an `Origin` header) may POST to the inbox.
+    pub fn cors_allows_post(&self, origin: &str) -> bool {
+        self.cors_post_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
 }
 
 fn bad(setting: &str, message: impl Into<String>) -> ConfigError {
@@ -299,16 +337,14 @@ impl Config {
                 )
             })?,
         };
-        let trusted_proxies = merged
-            .trusted_proxies
-            .unwrap_or_default()
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
+        let trusted_proxies = items(merged.trusted_proxies.as_deref())
             .map(|c| {
                 c.parse::<coar_store::Cidr>()
                     .map_err(|m| bad(&name("trusted_proxies"), m))
             })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cors_post_origins = items(merged.cors_post_origins.as_deref())
+            .map(|o| web_origin(o).map_err(|m| bad(&name("cors_post_origins"), m)))
             .collect::<Result<Vec<_>, _>>()?;
         let publish_untrusted = parse_bool(merged.publish_untrusted, false, "publish_untrusted")?;
         let forwarded_header = match merged.forwarded_header {
@@ -370,6 +406,7 @@ impl Config {
             lease,
             max_retry_after,
             trusted_proxies,
+            cors_post_origins,
             forwarded_header,
             publish_untrusted,
             rate_limit,
@@ -450,6 +487,16 @@ mod tests {
                 "COAR_ACCEPT_UNRECOGNISED",
                 "sometimes",
                 "accept_unrecognised (COAR_ACCEPT_UNRECOGNISED)",
+            ),
+            (
+                "COAR_CORS_POST_ORIGINS",
+                "https://editor.example/page",
+                "cors_post_origins (COAR_CORS_POST_ORIGINS)",
+            ),
+            (
+                "COAR_CORS_POST_ORIGINS",
+                "editor.example",
+                "cors_post_origins (COAR_CORS_POST_ORIGINS)",
             ),
         ];
         for (var, value, setting) in cases {

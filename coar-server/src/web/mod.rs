@@ -144,7 +144,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(cors))
+        .layer(middleware::from_fn_with_state(app.clone(), cors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -180,35 +180,62 @@ async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Nex
     response
 }
 
-/// CORS for reading: any origin may GET, HEAD and OPTIONS, and see `Location`, `Link` and
-/// `Accept-Post`. (A middleware rather than tower-http's layer, which would answer every
-/// OPTIONS itself and hide the inbox's own `Allow` and `Accept-Post`.)
-async fn cors(request: Request, next: Next) -> Response {
+/// CORS. Reading is open: any origin may GET, HEAD and OPTIONS, and see `Location`, `Link`
+/// and `Accept-Post`. Writing is not: only pages of the configured origins
+/// ([`Config::cors_allows_post`](crate::Config::cors_allows_post)) may POST, to the inbox
+/// alone, after a preflight that names POST for them; never to the admin API. No credentials
+/// (cookies) are ever allowed cross-origin; a sender proves itself as it would anywhere
+/// (a token, its address). A middleware rather than tower-http's layer, which would answer
+/// every OPTIONS itself and hide the inbox's own `Allow` and `Accept-Post`.
+async fn cors(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let preflight_headers = request
         .headers()
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned();
+    let inbox = matches!(request.uri().path(), "/inbox" | "/inbox/");
+    // The origin, when its pages may POST here.
+    let poster = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| inbox && app.config().cors_allows_post(o))
+        .and_then(|o| HeaderValue::from_str(o).ok());
     let mut response = next.run(request).await;
-    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let h = response.headers_mut();
+    let h = response.headers_mut();
+    if inbox {
+        // Whether CORS headers are sent depends on the Origin: caches must know.
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    let reading = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let granted_post = method == Method::POST && poster.is_some();
+    if !(reading || granted_post) {
+        return response;
+    }
+    let allow_origin = match &poster {
+        Some(origin) => origin.clone(),
+        None => HeaderValue::from_static("*"),
+    };
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location, Link, Accept-Post"),
+    );
+    if method == Method::OPTIONS {
         h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(match poster {
+                Some(_) => "GET, HEAD, OPTIONS, POST",
+                None => "GET, HEAD, OPTIONS",
+            }),
         );
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Location, Link, Accept-Post"),
-        );
-        if method == Method::OPTIONS {
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, HEAD, OPTIONS"),
-            );
-            if let Some(requested) = preflight_headers {
-                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
-            }
+        if let Some(requested) = preflight_headers {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
         }
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
     }
     response
 }
