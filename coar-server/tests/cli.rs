@@ -65,6 +65,7 @@ fn readme_run_command_serves_an_inbox() {
     let mut child = command(&dir)
         .arg("serve")
         .env("COAR_BIND", format!("127.0.0.1:{port}"))
+        .env("COAR_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -96,6 +97,8 @@ fn readme_run_command_serves_an_inbox() {
         "POST",
         "-H",
         "Content-Type: application/ld+json",
+        "-H",
+        "X-Request-Id: readme-post-1",
         "--data-binary",
         &format!("@{}", example.display()),
         &format!("{base}/inbox"),
@@ -134,8 +137,28 @@ fn readme_run_command_serves_an_inbox() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    // The access log: a line per request, its fields structured in JSON mode.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let post = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["request_id"] == "readme-post-1")
+        .unwrap_or_else(|| panic!("no access log line for the POST: {stderr}"));
+    assert_eq!(post["level"], "INFO", "{post}");
+    assert_eq!(post["target"], "coar_server::access", "{post}");
+    let fields = &post["fields"];
+    assert_eq!(fields["method"], "POST", "{post}");
+    assert_eq!(fields["route"], "/inbox", "{post}");
+    assert_eq!(fields["status"], 201, "{post}");
+    assert_eq!(fields["remote"], "127.0.0.1", "{post}");
+    assert!(
+        fields["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{post}"
+    );
+    // Routes, not paths: a notification's page is logged under its pattern.
+    assert!(stderr.contains("\"route\":\"/inbox/{key}\""), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

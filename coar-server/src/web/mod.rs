@@ -149,6 +149,7 @@ pub fn router(app: Arc<App>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(middleware::from_fn_with_state(app.clone(), access_log))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -166,6 +167,53 @@ fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "the server failed on this request; the failure is logged",
     )
     .into_response()
+}
+
+/// The access log: one line per request at INFO (target `coar_server::access`), with
+/// method, route (the pattern matched, never the raw path with its ids and query), status,
+/// latency, the request id (`X-Request-Id`, the sender's or ours) and the sender's address
+/// (through the trusted proxies, as the inbox reads it). Structured fields in JSON mode.
+/// `RUST_LOG=info,coar_server::access=off` silences it.
+async fn access_log(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let remote = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| {
+            let config = app.config();
+            crate::trust::client_addr(
+                info.0.ip(),
+                request.headers(),
+                &config.trusted_proxies,
+                config.forwarded_header,
+            )
+            .to_string()
+        })
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "coar_server::access",
+        method = %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id,
+        remote,
+        "{method} {route} {}",
+        response.status().as_u16()
+    );
+    response
 }
 
 async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
