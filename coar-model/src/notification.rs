@@ -188,6 +188,23 @@ impl Activity {
         found
     }
 
+    /// Whether the document claims to be COAR Notify: its `@context` names a COAR Notify
+    /// context, or one of its types is a COAR Notify term (`coar-notify:…`, or an IRI of
+    /// either vocabulary). Such a document must meet the rules every COAR notification
+    /// meets even when it names no pattern this crate knows.
+    pub fn claims_coar(&self) -> bool {
+        let coar_type = |t: &str| {
+            t.starts_with("coar-notify:")
+                || t.starts_with(crate::vocab::NOTIFY_VOCAB)
+                || t.starts_with(crate::vocab::NOTIFY_LEGACY_VOCAB)
+                || t.starts_with("https://coar-notify.net/specification/vocabulary/")
+        };
+        type_values(self.doc.get("@context"))
+            .into_iter()
+            .any(|iri| notify_context_version(iri).is_some())
+            || self.types().into_iter().any(coar_type)
+    }
+
     /// Every URI this notification says something about: `object`, `context`, their
     /// `ietf:cite-as`, and a relationship's subject and object. Used to answer "what is known
     /// about resource X".

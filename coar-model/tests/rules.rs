@@ -630,3 +630,26 @@ fn tolerant_of_representation() {
     assert_eq!(n.to_value(), Value::Object(reversed));
     assert_eq!(n.as_map().get("x-extra"), Some(&json!({"kept": true})));
 }
+
+#[test]
+fn what_claims_coar_notify() {
+    let claims = |doc: Value| Notification::from_value(doc).unwrap().claims_coar();
+    assert!(claims(fixture("request-review")));
+    // The 0.9.0 context, a COAR type by prefix or by IRI.
+    assert!(claims(
+        json!({"@context": ["https://www.w3.org/ns/activitystreams", "https://purl.org/coar/notify"], "type": "Offer"})
+    ));
+    assert!(claims(
+        json!({"@context": "https://www.w3.org/ns/activitystreams", "type": ["Offer", "coar-notify:NoSuchAction"]})
+    ));
+    assert!(claims(
+        json!({"type": ["Offer", "http://coar-notify.net/specification/vocabulary/ReviewAction"]})
+    ));
+    // Plain ActivityStreams, and a look-alike host, do not.
+    assert!(!claims(
+        json!({"@context": "https://www.w3.org/ns/activitystreams", "type": "Like"})
+    ));
+    assert!(!claims(
+        json!({"@context": "https://coar-notify.net.evil.example", "type": "Like"})
+    ));
+}

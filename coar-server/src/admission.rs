@@ -258,11 +258,21 @@ impl Core {
         body: Bytes,
         peer: Peer,
     ) -> Result<(Admitted, &'static str), Rejection> {
-        let report = notification.validate();
+        let mut report = notification.validate();
         let recognised = notification.pattern().is_some();
         if (recognised && !report.is_valid()) || (!recognised && !self.config().accept_unrecognised)
         {
             return Err(Rejection::Invalid(report));
+        }
+        // A document that claims COAR Notify (its context, a COAR type) but names no pattern
+        // we know is held to what every COAR notification must have (id, an ActivityStreams
+        // activity type, origin, target with its inbox, object) before it is accepted as
+        // unrecognised, for forward compatibility; other LDN notifications are not.
+        if !recognised && notification.claims_coar() {
+            report.problems.retain(|p| p.rule != "type.pattern");
+            if !report.is_valid() {
+                return Err(Rejection::Invalid(report));
+            }
         }
         let bearer_sha256 = peer
             .bearer_token

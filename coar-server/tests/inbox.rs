@@ -32,6 +32,13 @@ async fn get_as(s: &common::Server, url: &str, accept: &str) -> reqwest::Respons
         .unwrap()
 }
 
+/// Whether a problem's `errors` has one whose `field` is `value`.
+fn names_error(problem: &Value, field: &str, value: &str) -> bool {
+    problem["errors"]
+        .as_array()
+        .is_some_and(|errors| errors.iter().any(|e| e[field] == value))
+}
+
 async fn problem(r: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(r.status(), status);
     assert_eq!(
@@ -515,14 +522,7 @@ server_test!(turtle_negotiation_and_unrecognised_activities, |url| {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert!(
-        p["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["rule"] == "type.pattern"),
-        "{p}"
-    );
+    assert!(names_error(&p, "rule", "type.pattern"), "{p}");
     s.stop().await;
 });
 
@@ -1040,3 +1040,52 @@ server_test!(without_cors_post_origins_no_page_may_post, |url| {
     );
     s.stop().await;
 });
+
+server_test!(
+    coar_looking_documents_meet_coar_rules_before_unrecognised,
+    |url| {
+        let s = start(url, &[("trust", "accept")]).await;
+        let base: Value = serde_json::from_slice(
+            &std::fs::read(fixture_path("spec/request-review.json")).unwrap(),
+        )
+        .unwrap();
+        let with_id = |mut doc: Value, n: u32| {
+            doc["id"] = json!(format!("urn:uuid:6f1f1d8e-0000-4000-8000-{n:012}"));
+            doc
+        };
+        // A Request Review without its type: COAR's context, so COAR's rules, each named.
+        let mut untyped = with_id(base.clone(), 1);
+        untyped.as_object_mut().unwrap().remove("type");
+        let p = problem(
+            post(&s, LD_JSON, serde_json::to_vec(&untyped).unwrap()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        let rules: Vec<&str> = p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["rule"].as_str())
+            .collect();
+        assert!(rules.contains(&"type.required"), "{p}");
+        // Unknown COAR-ish type, but no target inbox: refused, naming the pointer.
+        let mut no_inbox = with_id(base.clone(), 2);
+        no_inbox["type"] = json!(["Offer", "coar-notify:NoSuchAction"]);
+        no_inbox["target"].as_object_mut().unwrap().remove("inbox");
+        let p = problem(
+            post(&s, LD_JSON, serde_json::to_vec(&no_inbox).unwrap()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(names_error(&p, "pointer", "/target/inbox"), "{p}");
+        // The same unknown pattern, complete: accepted as unrecognised (forward compatibility).
+        let mut future = with_id(base.clone(), 3);
+        future["type"] = json!(["Offer", "coar-notify:NoSuchAction"]);
+        let created = post(&s, LD_JSON, serde_json::to_vec(&future).unwrap()).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        // A plain LDN notification is not COAR's business.
+        let like = r#"{"@context": "https://www.w3.org/ns/activitystreams", "id": "urn:uuid:1f0c2b64-4d8e-4b0e-9d27-000000000009", "type": "Like", "object": "https://x.example/"}"#;
+        assert_eq!(post(&s, LD_JSON, like).await.status(), StatusCode::CREATED);
+        s.stop().await;
+    }
+);
