@@ -1089,3 +1089,29 @@ server_test!(
         s.stop().await;
     }
 );
+
+server_test!(metrics_can_require_a_token, |url| {
+    let token = "metrics-token-0123456789";
+    let s = start(url, &[("metrics_token", token)]).await;
+    let r = s.client.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    problem(r, StatusCode::UNAUTHORIZED).await;
+    let r = s
+        .client
+        .get(s.url("/metrics"))
+        .bearer_auth("not-the-metrics-token")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::FORBIDDEN).await;
+    let r = s
+        .client
+        .get(s.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("coar_"));
+    s.stop().await;
+});

@@ -83,6 +83,9 @@ settings! {
     /// The admin API's and dashboard's bearer token, 16 characters or more [default: none,
     /// the admin API is disabled]
     admin_token: String, "COAR_ADMIN_TOKEN", [long, env = "COAR_ADMIN_TOKEN", hide_env_values = true];
+    /// The bearer token /metrics requires, at least 16 characters [default: none: /metrics is
+    /// open]
+    metrics_token: String, "COAR_METRICS_TOKEN", [long, env = "COAR_METRICS_TOKEN", hide_env_values = true];
     /// A file holding the admin token (systemd and Docker credentials)
     admin_token_file: String, "COAR_ADMIN_TOKEN_FILE", [long, env = "COAR_ADMIN_TOKEN_FILE"];
     /// What to do with unregistered senders: accept, quarantine or reject [default: quarantine]

@@ -69,6 +69,9 @@ pub struct Config {
     pub base_url: String,
     /// `COAR_ADMIN_TOKEN`: the admin API's bearer token (none: admin API disabled).
     pub admin_token: Option<String>,
+    /// `COAR_METRICS_TOKEN`: the bearer token `/metrics` requires (none: `/metrics` is open,
+    /// for a scraper on a private network).
+    pub metrics_token: Option<String>,
     /// `COAR_TRUST`: the policy for unattributed senders (default quarantine).
     pub trust: TrustPolicy,
     /// `COAR_MAX_BODY`: the largest notification accepted, in bytes (default 256 KiB).
@@ -257,6 +260,10 @@ impl Config {
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(bad(&name("admin_token"), "use at least 16 characters"));
         }
+        let metrics_token = merged.metrics_token.filter(|t| !t.is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(bad(&name("metrics_token"), "use at least 16 characters"));
+        }
         let trust = match merged.trust {
             Some(t) => t.parse().map_err(|m: String| bad(&name("trust"), m))?,
             None => TrustPolicy::Quarantine,
@@ -407,6 +414,7 @@ impl Config {
             max_retry_after,
             trusted_proxies,
             cors_post_origins,
+            metrics_token,
             forwarded_header,
             publish_untrusted,
             rate_limit,
@@ -492,6 +500,11 @@ mod tests {
                 "COAR_CORS_POST_ORIGINS",
                 "https://editor.example/page",
                 "cors_post_origins (COAR_CORS_POST_ORIGINS)",
+            ),
+            (
+                "COAR_METRICS_TOKEN",
+                "short",
+                "metrics_token (COAR_METRICS_TOKEN)",
             ),
             (
                 "COAR_CORS_POST_ORIGINS",

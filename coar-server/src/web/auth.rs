@@ -83,6 +83,36 @@ impl FromRequestParts<Arc<App>> for Reader {
     }
 }
 
+/// `/metrics` with a token configured: 401 without it, 403 with a wrong one.
+pub fn require_metrics(app: &App, headers: &HeaderMap) -> Result<(), ProblemDetails> {
+    match &app.config().metrics_token {
+        None => Ok(()),
+        Some(expected) => require_bearer(headers, expected, "metrics token"),
+    }
+}
+
+/// 401 without `Authorization: Bearer`, 403 when its token is not `expected` (the `what`).
+fn require_bearer(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), ProblemDetails> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        None => Err(ProblemDetails::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication required",
+            format!("send Authorization: Bearer <{what}>"),
+        )
+        .with_header(header::WWW_AUTHENTICATE, "Bearer")),
+        Some(t) if constant_time_eq(t.trim().as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(_) => Err(ProblemDetails::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("the token is not the {what}"),
+        )),
+    }
+}
+
 /// 401 without credentials, 403 with wrong ones, 404 when no admin token is configured.
 pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), ProblemDetails> {
     let Some(expected) = &app.config().admin_token else {
@@ -92,22 +122,5 @@ pub fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), ProblemDetail
             "the admin API is disabled: no admin token is configured",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        None => Err(ProblemDetails::new(
-            StatusCode::UNAUTHORIZED,
-            "Authentication required",
-            "send Authorization: Bearer <admin token>",
-        )
-        .with_header(header::WWW_AUTHENTICATE, "Bearer")),
-        Some(t) if constant_time_eq(t.trim().as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => Err(ProblemDetails::new(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "the token is not the admin token",
-        )),
-    }
+    require_bearer(headers, expected, "admin token")
 }

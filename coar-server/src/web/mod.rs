@@ -307,7 +307,11 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics_text(State(app): State<Arc<App>>) -> Result<Response, problem::ProblemDetails> {
+async fn metrics_text(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, problem::ProblemDetails> {
+    auth::require_metrics(&app, &headers)?;
     let mut queue = Vec::new();
     for direction in [Direction::Inbound, Direction::Outbound] {
         for (state, n) in app.store().queue_depth(direction).await? {
