@@ -429,6 +429,17 @@ impl Notification {
         validate::validate(self.activity(), self.pattern())
     }
 
+    /// The rules every COAR notification meets whatever its pattern (id, an ActivityStreams
+    /// activity type, origin, target with its inbox, object, …): [`validate`](Self::validate)
+    /// without the one that asks for a pattern this crate knows. What a document that
+    /// [claims COAR Notify](Self::claims_coar) is held to when its pattern is unknown (a
+    /// later version's, say).
+    pub fn validate_common(&self) -> Report {
+        let mut report = self.validate();
+        report.problems.retain(|p| p.rule != "type.pattern");
+        report
+    }
+
     /// The notification as compacted JSON-LD (the JSON it was parsed from, or built as).
     pub fn to_value(&self) -> Value {
         self.activity().to_value()

@@ -653,3 +653,21 @@ fn what_claims_coar_notify() {
         json!({"@context": "https://coar-notify.net.evil.example", "type": "Like"})
     ));
 }
+
+#[test]
+fn the_common_rules_leave_out_only_the_known_pattern() {
+    let mut future = fixture("request-review");
+    future["type"] = json!(["Offer", "coar-notify:NoSuchAction"]);
+    let n = Notification::from_value(future.clone()).unwrap();
+    assert!(!n.validate().is_valid());
+    assert!(n.validate_common().is_valid(), "{}", n.validate_common());
+    future.as_object_mut().unwrap().remove("origin");
+    let n = Notification::from_value(future).unwrap();
+    assert!(
+        n.validate_common()
+            .errors()
+            .any(|p| p.rule == "origin.required"),
+        "{}",
+        n.validate_common()
+    );
+}

@@ -258,7 +258,7 @@ impl Core {
         body: Bytes,
         peer: Peer,
     ) -> Result<(Admitted, &'static str), Rejection> {
-        let mut report = notification.validate();
+        let report = notification.validate();
         let recognised = notification.pattern().is_some();
         if (recognised && !report.is_valid()) || (!recognised && !self.config().accept_unrecognised)
         {
@@ -269,9 +269,9 @@ impl Core {
         // activity type, origin, target with its inbox, object) before it is accepted as
         // unrecognised, for forward compatibility; other LDN notifications are not.
         if !recognised && notification.claims_coar() {
-            report.problems.retain(|p| p.rule != "type.pattern");
-            if !report.is_valid() {
-                return Err(Rejection::Invalid(report));
+            let common = notification.validate_common();
+            if !common.is_valid() {
+                return Err(Rejection::Invalid(common));
             }
         }
         let bearer_sha256 = peer

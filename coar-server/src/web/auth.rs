@@ -31,12 +31,7 @@ impl FromRequestParts<Arc<App>> for AdminToken {
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
             .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        let from = crate::trust::client_addr(
-            peer,
-            &parts.headers,
-            &app.config().trusted_proxies,
-            app.config().forwarded_header,
-        );
+        let from = app.sender_addr(peer, &parts.headers);
         let key = crate::limits::address_key(from);
         if let Err(wait) = app.sign_in_limit.check(&key) {
             return Err(ProblemDetails::new(

@@ -14,7 +14,6 @@ use coar_store::{Direction, Filter};
 use crate::{
     Peer,
     config::TrustPolicy,
-    trust,
     web::dashboard::public,
     web::{App, auth::Reader, problem::ProblemDetails},
 };
@@ -45,12 +44,7 @@ pub async fn post(
 ) -> Result<Response, ProblemDetails> {
     let config = app.config();
     let peer = Peer {
-        addr: trust::client_addr(
-            peer.ip(),
-            &headers,
-            &config.trusted_proxies,
-            config.forwarded_header,
-        ),
+        addr: app.sender_addr(peer.ip(), &headers),
         bearer_token: header_str(&headers, header::AUTHORIZATION)
             .and_then(|a| a.strip_prefix("Bearer "))
             .map(str::to_owned),
@@ -118,11 +112,8 @@ pub async fn list(
         prev: None,
     };
     if html {
-        let mut page = public::inbox(&app, &items.items, listing.next.clone(), after.is_some());
-        inbox_links(&app, page.headers_mut());
-        page.headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
-        return Ok(page);
+        let page = public::inbox(&app, &items.items, listing.next.clone(), after.is_some());
+        return Ok(varied(&app, page));
     }
     let body = listing
         .serialize(format)
@@ -171,11 +162,7 @@ pub async fn read(
         .filter(|r| r.service.is_some() || !app.publishes_attributed_only() || reader.admin)
         .ok_or_else(not_found)?;
     if public::prefers_html(header_str(&headers, header::ACCEPT)) {
-        let mut page = public::notification(&app, &record);
-        inbox_links(&app, page.headers_mut());
-        page.headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
-        return Ok(page);
+        return Ok(varied(&app, public::notification(&app, &record)));
     }
     let format = negotiate(header_str(&headers, header::ACCEPT), &RdfFormat::ALL).map_err(|e| {
         ProblemDetails::new(StatusCode::NOT_ACCEPTABLE, "Not acceptable", e.to_string())
@@ -223,11 +210,17 @@ fn negotiated(
     headers: &HeaderMap,
     body: impl Into<Body>,
 ) -> Response {
-    let mut response = (
+    let response = (
         [(header::CONTENT_TYPE, content_type(format, headers))],
         body.into(),
     )
         .into_response();
+    varied(app, response)
+}
+
+/// A representation chosen by `Accept` (an RDF syntax or a page): `Vary: Accept` and the
+/// inbox's links.
+fn varied(app: &App, mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));

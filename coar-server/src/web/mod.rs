@@ -65,6 +65,23 @@ impl App {
         }
     }
 
+    /// The address a request with these headers comes from, its connection being from
+    /// `peer`: through the trusted proxies, as [`trust::client_addr`](crate::trust::client_addr)
+    /// reads it with this server's settings.
+    pub(crate) fn sender_addr(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        let config = self.config();
+        crate::trust::client_addr(
+            peer,
+            headers,
+            &config.trusted_proxies,
+            config.forwarded_header,
+        )
+    }
+
     /// The engine, to share with workers or another adapter.
     pub fn core(&self) -> &Arc<Core> {
         &self.core
@@ -169,6 +186,14 @@ fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// The route a request matched (its pattern, such as `/inbox/{key}`), or `unmatched`.
+fn route(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned())
+}
+
 /// The access log: one line per request at INFO (target `coar_server::access`), with
 /// method, route (the pattern matched, never the raw path with its ids and query), status,
 /// latency, the request id (`X-Request-Id`, the sender's or ours) and the sender's address
@@ -177,10 +202,7 @@ fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
 async fn access_log(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = route(&request);
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -190,16 +212,7 @@ async fn access_log(State(app): State<Arc<App>>, request: Request, next: Next) -
     let remote = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| {
-            let config = app.config();
-            crate::trust::client_addr(
-                info.0.ip(),
-                request.headers(),
-                &config.trusted_proxies,
-                config.forwarded_header,
-            )
-            .to_string()
-        })
+        .map(|info| app.sender_addr(info.0.ip(), request.headers()).to_string())
         .unwrap_or_default();
     let response = next.run(request).await;
     tracing::info!(
@@ -218,10 +231,7 @@ async fn access_log(State(app): State<Arc<App>>, request: Request, next: Next) -
 
 async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = route(&request);
     let response = next.run(request).await;
     app.metrics()
         .request(&method, &route, response.status().as_u16());

@@ -481,12 +481,7 @@ async fn login(
     let Some(expected) = app.config().admin_token.clone() else {
         return disabled(&app);
     };
-    let from = crate::trust::client_addr(
-        peer.ip(),
-        &headers,
-        &app.config().trusted_proxies,
-        app.config().forwarded_header,
-    );
+    let from = app.sender_addr(peer.ip(), &headers);
     if let Err(wait) = app.sign_in_limit.take(&crate::limits::address_key(from)) {
         tracing::warn!(%from, "dashboard sign-in attempts throttled");
         let mut page = login_page(
