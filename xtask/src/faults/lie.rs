@@ -83,7 +83,13 @@ pub(super) async fn peers_that_lie(root: &Path, bin: &Path, work: &Path) -> Resu
         .then_some(()))
     })
     .await?;
-    let held = admin_get(&addr, &format!("/api/notifications/{}", keys[0])).await?;
+    // The two deliveries are independent and run concurrently: the first may still be in
+    // flight when the second lands, so wait for its attempt to finish.
+    let held = within_a_minute("the attempt on the absurd target to finish", async || {
+        let held = admin_get(&addr, &format!("/api/notifications/{}", keys[0])).await?;
+        Ok((held["record"]["state"] != "processing").then_some(held))
+    })
+    .await?;
     let next = held["record"]["next_attempt_at"]
         .as_str()
         .or(held["next_attempt_at"].as_str())
