@@ -564,3 +564,24 @@ impl Contexts {
             .map_err(|e| JsonLdError::Invalid(e.to_string()))
     }
 }
+
+/// Whether an expanded document states anything: a node with a type, a property, a
+/// reverse property, included nodes, or a graph that itself states something. A document
+/// whose terms no context maps expands to nodes with at most an `@id`, which are no triples.
+pub(crate) fn states_something(document: &json_ld::ExpandedDocument) -> bool {
+    document.iter().any(object_states)
+}
+
+fn object_states(object: &json_ld::IndexedObject<json_ld::IriBuf, json_ld::BlankIdBuf>) -> bool {
+    match object.inner() {
+        json_ld::Object::Node(node) => {
+            !node.types().is_empty()
+                || !node.properties().is_empty()
+                || node.reverse_properties().is_some_and(|r| !r.is_empty())
+                || node.included_entry().is_some_and(|i| !i.is_empty())
+                || node.graph().is_some_and(|g| g.iter().any(object_states))
+        }
+        // A value or a list at the top level is dropped from the graph.
+        json_ld::Object::Value(_) | json_ld::Object::List(_) => false,
+    }
+}

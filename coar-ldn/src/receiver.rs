@@ -359,13 +359,24 @@ impl Receiver {
         // No triple budget here: a JSON-LD document's triples are bounded by its values,
         // which its size bounds, and `check` (which builds no dataset) must refuse exactly
         // what `receive` refuses.
-        let dataset = if want_dataset {
-            Some(self.contexts.to_dataset_prechecked(text, None)?)
+        let (dataset, says_something) = if want_dataset {
+            let dataset = self.contexts.to_dataset_prechecked(text, None)?;
+            let says = !dataset.is_empty();
+            (Some(dataset), says)
         } else {
-            self.contexts.expand_prechecked(text, None)?;
-            None
+            let expanded = self.contexts.expand_prechecked(text, None)?;
+            (None, crate::jsonld::states_something(&expanded))
         };
         deadline.check()?;
+        // `{"hello": "world"}` is JSON, and JSON-LD that says nothing: without a context
+        // that maps its terms to IRIs, expansion drops every member. It is no notification.
+        if !says_something {
+            return Err(ReceiveError::InvalidJsonLd(
+                "the document expands to an empty graph: no @context maps its terms to IRIs, \
+                 so it states nothing"
+                    .into(),
+            ));
+        }
         let checked = Checked {
             format: BodyFormat::JsonLd,
             json,

@@ -184,6 +184,19 @@ fn each_refusal_has_its_status() {
             "Unknown remote context",
         ),
         (
+            // JSON that no context maps: it expands to an empty graph.
+            Some(PROFILE),
+            br#"{"hello": "world"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid JSON-LD",
+        ),
+        (
+            Some("application/json"),
+            br#"{"@context": {"x": "urn:x:"}, "@id": "urn:x:1", "hello": "world"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid JSON-LD",
+        ),
+        (
             Some("text/turtle"),
             b"<a> <b> .".to_vec(),
             StatusCode::BAD_REQUEST,

@@ -84,7 +84,10 @@ pub use notification::{
     RequestIngest, RequestReview, TentativeAccept, TentativeReject, UndoOffer, Unprocessable,
 };
 pub use pattern::{Category, Pattern};
-pub use reply::{Acknowledgement, CompleteError, Offer, complete_outbound, derived_reply_id};
+pub use reply::{
+    Acknowledgement, CompleteError, Offer, complete_outbound, derived_reply_id, embed_offer,
+    offer_wanted,
+};
 pub use thread::ThreadStatus;
 pub use validate::{MAX_URI_LEN, Problem, Report, Severity, is_http_uri, is_uri, pointer_token};
 pub use vocab::SpecVersion;

@@ -168,6 +168,56 @@ pub fn complete_outbound(doc: &mut Value, identity: &Value) -> Result<(), Comple
     Ok(())
 }
 
+/// The types whose `object` is the whole Offer they answer: the four acknowledgements and
+/// Undo.
+const ANSWERS_AN_OFFER: [&str; 5] = [
+    "Accept",
+    "Reject",
+    "TentativeAccept",
+    "TentativeReject",
+    "Undo",
+];
+
+/// The id of the Offer a composed acknowledgement or Undo answers but does not yet embed:
+/// its `inReplyTo`, else its `object`'s id. `None` when `doc` is something else, or already
+/// carries an Offer with origin, target and object (a 1.0.1 reply's `object` is the whole
+/// Offer: [`embed_offer`] puts it there).
+pub fn offer_wanted(doc: &Value) -> Option<&str> {
+    let types = crate::node::type_values(doc.get("type"));
+    if !types.iter().any(|t| ANSWERS_AN_OFFER.contains(t)) {
+        return None;
+    }
+    let object = doc.get("object");
+    let whole = object.and_then(Value::as_object).is_some_and(|o| {
+        ["origin", "target", "object"]
+            .iter()
+            .all(|k| o.contains_key(*k))
+    });
+    if whole {
+        return None;
+    }
+    doc.get("inReplyTo")
+        .and_then(Value::as_str)
+        .or_else(|| object.and_then(Value::as_str))
+        .or_else(|| object.and_then(|o| o.get("id")).and_then(Value::as_str))
+}
+
+/// Makes `offer` (without `@context`) the `object` of the composed reply `doc` when `doc`
+/// wants it ([`offer_wanted`] names the offer's id) and `offer` is an Offer; `inReplyTo`
+/// becomes its id if it was missing. Returns whether it did.
+pub fn embed_offer(doc: &mut Value, offer: &Activity) -> bool {
+    let Some(id) = offer.id() else { return false };
+    if offer_wanted(doc) != Some(id) || !offer.types().contains(&"Offer") {
+        return false;
+    }
+    let Some(map) = doc.as_object_mut() else {
+        return false;
+    };
+    map.insert("object".into(), embedded(offer));
+    map.entry("inReplyTo").or_insert_with(|| json!(id));
+    true
+}
+
 // Replies built from a received activity: who answers whom, and what the answer embeds.
 
 /// Replies to a received Offer (Request Review or Request Endorsement), addressed back to its

@@ -372,6 +372,25 @@ mod tests {
                 "actor".into(),
                 json!({"id": "https://me.example/", "type": "Service"}),
             );
+            let answers_an_offer =
+                p.category() == Category::Acknowledgement || p == Pattern::UndoOffer;
+            if answers_an_offer {
+                // The form names the Offer; the whole Offer comes from where it is stored.
+                let n = Notification::from_value(doc.clone()).unwrap();
+                let report = n.validate();
+                assert!(
+                    report.errors().all(|e| e.rule == "object.offer.complete"),
+                    "{p:?}: {:?}",
+                    report.problems
+                );
+                let mut stored = offer().activity().as_map().clone();
+                stored.insert(
+                    "id".into(),
+                    json!("urn:uuid:0370c0fb-bb78-4a9b-87f5-bed307a509dd"),
+                );
+                let stored = Notification::from_value(Value::Object(stored)).unwrap();
+                assert!(crate::embed_offer(&mut doc, &stored), "{p:?}");
+            }
             let n = Notification::from_value(doc).unwrap();
             assert_eq!(n.pattern(), Some(p));
             let report = n.validate();

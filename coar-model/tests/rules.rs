@@ -379,6 +379,40 @@ fn each_must_rule_is_an_error_at_its_pointer() {
                 "inReplyTo.matches-object",
                 "/inReplyTo",
             ),
+            // A reply's object is the whole Offer it answers.
+            (
+                "accept",
+                Remove("/object/origin"),
+                "object.offer.complete",
+                "/object/origin",
+            ),
+            (
+                "reject",
+                Remove("/object/target"),
+                "object.offer.complete",
+                "/object/target",
+            ),
+            (
+                "tentative-accept",
+                Remove("/object/object"),
+                "object.offer.complete",
+                "/object/object",
+            ),
+            (
+                "tentative-reject",
+                Set(
+                    "/object/type",
+                    json!(["Announce", "coar-notify:EndorsementAction"]),
+                ),
+                "object.offer.complete",
+                "/object/type",
+            ),
+            (
+                "undo-offer",
+                Remove("/object/origin"),
+                "object.offer.complete",
+                "/object/origin",
+            ),
             // Unprocessable
             (
                 "unprocessable",
@@ -670,4 +704,61 @@ fn the_common_rules_leave_out_only_the_known_pattern() {
         "{}",
         n.validate_common()
     );
+}
+
+#[test]
+fn a_reply_that_names_its_offer_only_by_id_is_refused_and_can_be_completed() {
+    let accept = fixture("accept");
+    let offer_id = accept["object"]["id"].as_str().unwrap().to_owned();
+    let mut bare = accept.clone();
+    bare["object"] = json!({"id": offer_id, "type": ["Offer", "coar-notify:EndorsementAction"]});
+    let mut errors = problems(bare.clone(), Severity::Error);
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            (
+                "object.offer.complete".to_owned(),
+                "/object/object".to_owned()
+            ),
+            (
+                "object.offer.complete".to_owned(),
+                "/object/origin".to_owned()
+            ),
+            (
+                "object.offer.complete".to_owned(),
+                "/object/target".to_owned()
+            ),
+        ]
+    );
+    let mut reference = accept.clone();
+    reference["object"] = json!(offer_id);
+    assert_eq!(
+        problems(reference.clone(), Severity::Error),
+        [("object.offer.complete".to_owned(), "/object".to_owned())]
+    );
+    // What names the Offer, and filling it in from the Offer itself.
+    assert_eq!(coar_model::offer_wanted(&bare), Some(offer_id.as_str()));
+    assert_eq!(coar_model::offer_wanted(&accept), None);
+    assert_eq!(coar_model::offer_wanted(&fixture("request-review")), None);
+    let mut offer = accept["object"].clone();
+    offer["@context"] = accept["@context"].clone();
+    let offer = Notification::from_value(offer).unwrap();
+    let mut other = fixture("request-review");
+    other["id"] = json!("urn:uuid:00000000-0000-4000-8000-0000000000aa");
+    let other = Notification::from_value(other).unwrap();
+    let mut filled = reference.clone();
+    assert!(
+        !coar_model::embed_offer(&mut filled, &other),
+        "not the Offer it names"
+    );
+    assert!(coar_model::embed_offer(&mut filled, &offer));
+    assert_eq!(filled, accept);
+    assert!(
+        !coar_model::embed_offer(&mut filled, &offer),
+        "already whole"
+    );
+    // 0.9.0 replies embedded only {id, object, type}: still valid under their own rules.
+    let legacy = fixture("0.9.0/accept");
+    assert!(problems(legacy, Severity::Error).is_empty());
 }

@@ -25,6 +25,9 @@ pub enum OutboxError {
     /// The completed document is not a notification.
     #[error("{0}")]
     NotANotification(String),
+    /// Looking up the Offer a reply answers failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Core {
@@ -54,10 +57,29 @@ impl Core {
                 .map_err(|error| OutboxError::NoInbox { target: id, error })?;
             target.insert("inbox".into(), json!(inbox.as_str()));
         }
+        self.embed_stored_offer(&mut doc).await?;
         let n = Notification::from_value(doc)
             .map_err(|e| OutboxError::NotANotification(e.to_string()))?;
         let report = n.validate();
         Ok((n, report))
+    }
+
+    /// An acknowledgement or Undo composed with only the id of the Offer it answers
+    /// (`inReplyTo`, or an `object` that is just `{id, type}`) gets the whole Offer as its
+    /// `object` when that Offer is stored here, received or sent. One that names no stored
+    /// Offer is left as it is, and validation refuses it (`object.offer.complete`).
+    async fn embed_stored_offer(&self, doc: &mut Value) -> Result<(), StoreError> {
+        let Some(id) = coar_model::offer_wanted(doc).map(str::to_owned) else {
+            return Ok(());
+        };
+        for record in self.store().find_by_notification_id(&id).await? {
+            if let Ok(offer) = Notification::from_slice(&record.body)
+                && coar_model::embed_offer(doc, &offer)
+            {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Stores a notification in the outbox, where the workers deliver it. A repeat of one

@@ -218,3 +218,87 @@ async fn admin_api() {
     s.stop().await;
     common::db::drop_db(db).await;
 }
+
+/// A reply composed with only the id of the Offer it answers gets the whole Offer from the
+/// store (COAR Notify 1.0.1: its `object` is the Offer's payload); one naming no stored
+/// Offer is refused with the rule, never sent to a peer that would refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_replies_embed_the_stored_offer() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let s = common::start(&db.url, &[("admin_token", TOKEN), ("workers", "0")]).await;
+    let offer: Value = serde_json::from_slice(
+        &std::fs::read(common::fixture_path("spec/request-review.json")).unwrap(),
+    )
+    .unwrap();
+    let r = s
+        .client
+        .post(s.url("/inbox"))
+        .header("content-type", "application/ld+json")
+        .json(&offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let offer_id = offer["id"].as_str().unwrap();
+    let reply = |in_reply_to: &str| {
+        json!({
+            "pattern": "tentative-accept",
+            "inReplyTo": in_reply_to,
+            "object": {"id": in_reply_to, "type": "Offer"},
+            "target": offer["origin"],
+        })
+    };
+    let r = s
+        .client
+        .post(s.url("/api/outbox"))
+        .bearer_auth(TOKEN)
+        .json(&reply(offer_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let queued: Value = r.json().await.unwrap();
+    let r = s
+        .client
+        .get(queued["url"].as_str().unwrap())
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let stored: Value = r.json().await.unwrap();
+    let mut whole = offer.clone();
+    whole.as_object_mut().unwrap().shift_remove("@context");
+    assert_eq!(stored["payload"]["object"], whole, "{stored}");
+    assert_eq!(stored["payload"]["inReplyTo"], json!(offer_id));
+
+    // No such Offer here: 422 naming the rule and where.
+    let r = s
+        .client
+        .post(s.url("/api/outbox"))
+        .bearer_auth(TOKEN)
+        .json(&reply("urn:uuid:00000000-0000-4000-8000-00000000dead"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    let named: Vec<(&str, &str)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["rule"].as_str().unwrap_or_default(),
+                e["pointer"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for pointer in ["/object/origin", "/object/target", "/object/object"] {
+        assert!(
+            named.contains(&("object.offer.complete", pointer)),
+            "{problem}"
+        );
+    }
+    s.stop().await;
+    common::db::drop_db(db).await;
+}

@@ -470,6 +470,61 @@ async fn send_discover_and_inbox_commands() {
     .await
     .unwrap();
     assert_eq!(code, Some(0), "{out}{err}");
+    // A reply naming only the Offer's id embeds the Offer from this installation's
+    // database; with no database to find it in, it is refused, naming the rule.
+    let (code, out, err) = run(s(&[
+        "send",
+        &offer,
+        "--to",
+        &inbox,
+        "--allow-private-targets",
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let offer_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&offer).unwrap()).unwrap();
+    let offer_id = offer_json["id"].as_str().unwrap();
+    let reply = |database: Option<&str>| {
+        let mut args = s(&[
+            "send",
+            "--pattern",
+            "reject",
+            "--in-reply-to",
+            offer_id,
+            "--to",
+            &inbox,
+            "--allow-private-targets",
+            "--origin",
+            "https://review.example/",
+            "--target",
+            "https://research-organisation.org/repository",
+            "--target-inbox",
+            &inbox,
+        ]);
+        if let Some(url) = database {
+            args.extend(s(&["--database-url", url]));
+        }
+        run(args)
+    };
+    let (code, _, err) = reply(None).await.unwrap();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("object.offer.complete"), "{err}");
+    let (code, out, err) = reply(Some(&db)).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let location = out.trim().rsplit(' ').next().unwrap().to_owned();
+    let sent: serde_json::Value = reqwest::Client::new()
+        .get(&location)
+        .header("accept", "application/ld+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut whole = offer_json.clone();
+    whole.as_object_mut().unwrap().remove("@context");
+    assert_eq!(sent["object"], whole, "{sent}");
     let (code, _, err) = run(s(&[
         "send",
         "--pattern",

@@ -1,6 +1,8 @@
 //! The rules of each pattern, beyond the baseline.
 
 use super::Validator;
+use serde_json::Value;
+
 use crate::{Category, Pattern, node::Node};
 
 impl Validator {
@@ -49,8 +51,12 @@ impl Validator {
         }
     }
 
-    /// Acknowledgements and Undo: inReplyTo is required and names the object.
+    /// Acknowledgements and Undo: the object is the whole Offer, inReplyTo is required and
+    /// names it.
     pub(super) fn reply(&mut self, root: Node<'_>) {
+        if self.v1() {
+            self.whole_offer(root);
+        }
         let in_reply_to = root.reference("inReplyTo");
         if root.get("inReplyTo").is_none() {
             if self.v1() {
@@ -70,6 +76,47 @@ impl Validator {
                 "/inReplyTo",
                 format!("inReplyTo must equal object.id ({obj:?}), found {irt:?}"),
             );
+        }
+    }
+
+    /// 1.0.1: the object of an acknowledgement or an Undo "is the complete payload (without
+    /// the `@context` property) of the Offer activity to which this pattern is a response".
+    /// Receivers such as coarnotify read the Offer's origin, target and object from it, and
+    /// refuse a reply that carries only `{id, type}`.
+    fn whole_offer(&mut self, root: Node<'_>) {
+        const RULE: &str = "object.offer.complete";
+        let Some(offer) = root.node("object") else {
+            if root.get("object").is_some_and(Value::is_string) {
+                self.error(
+                    RULE,
+                    "/object",
+                    "object must be the whole Offer this answers (its payload without @context), \
+                     found only its id",
+                );
+            }
+            return;
+        };
+        if !offer.has_type(|t| t == "Offer") {
+            self.error(
+                RULE,
+                "/object/type",
+                format!(
+                    "object must be the Offer this answers: its type must include Offer, found {:?}",
+                    offer.types()
+                ),
+            );
+        }
+        for key in ["origin", "target", "object"] {
+            if offer.get(key).is_none() {
+                self.error(
+                    RULE,
+                    format!("/object/{key}"),
+                    format!(
+                        "object must be the whole Offer this answers (its payload without \
+                         @context): it has no {key}"
+                    ),
+                );
+            }
         }
     }
 

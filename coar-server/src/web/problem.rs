@@ -229,6 +229,7 @@ impl From<crate::outbox::OutboxError> for ProblemDetails {
             E::NotANotification(_) => {
                 ProblemDetails::new(StatusCode::BAD_REQUEST, "Not a notification", detail)
             }
+            E::Store(e) => ProblemDetails::from(e),
         }
     }
 }

@@ -84,9 +84,14 @@ pub(crate) struct SendArgs {
     /// context.id: the resource an announcement is about.
     #[arg(long)]
     context: Option<String>,
-    /// inReplyTo.
+    /// inReplyTo. A reply (acknowledgement or Undo) without --reply-to embeds the Offer of
+    /// that id from --database-url.
     #[arg(long)]
     in_reply_to: Option<String>,
+    /// This installation's database, where a reply finds the Offer it answers (by
+    /// --in-reply-to) when --reply-to is not given. Default: ./coar-notify.db, when it exists.
+    #[arg(long, env = "COAR_DATABASE_URL")]
+    database_url: Option<String>,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -213,6 +218,38 @@ fn build(args: &SendArgs) -> Result<serde_json::Value, String> {
     Ok(doc)
 }
 
+/// A reply built without `--reply-to` gets the whole Offer it answers (a 1.0.1 reply's
+/// `object`) from this installation's database, as the outbox does. Nothing happens when
+/// it needs none, or there is no database to look in: validation then names the rule.
+async fn embed_stored_offer(doc: &mut serde_json::Value, url: Option<&str>) -> Result<(), String> {
+    let Some(id) = coar_model::offer_wanted(doc).map(str::to_owned) else {
+        return Ok(());
+    };
+    const DEFAULT: &str = "coar-notify.db";
+    let url = match url {
+        Some(url) => url.to_owned(),
+        None if std::path::Path::new(DEFAULT).is_file() => format!("sqlite://{DEFAULT}"),
+        None => return Ok(()),
+    };
+    let mut config = coar_store::StoreConfig::new(&url);
+    config.migrate = false;
+    let store = coar_store::Store::open_with(config)
+        .await
+        .map_err(|e| format!("--database-url: {e}"))?;
+    let found = store
+        .find_by_notification_id(&id)
+        .await
+        .map_err(|e| format!("--database-url: {e}"))?;
+    for record in found {
+        if let Ok(offer) = coar_model::Notification::from_slice(&record.body)
+            && coar_model::embed_offer(doc, &offer)
+        {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// A notification built from flags, once its target inbox is known: refused with every
 /// problem when invalid.
 fn checked(doc: serde_json::Value) -> Result<coar_model::Notification, String> {
@@ -262,6 +299,9 @@ pub(crate) fn send(args: SendArgs) -> ExitCode {
                             return exit_for(&e);
                         }
                     }
+                }
+                if let Err(e) = embed_stored_offer(&mut doc, args.database_url.as_deref()).await {
+                    return usage(e);
                 }
                 match checked(doc) {
                     Ok(n) => n,
