@@ -28,6 +28,51 @@ pub struct ClientConfig {
     /// The longest `Retry-After` honoured (default 1 day); a peer's longer value is cut to
     /// this before any arithmetic.
     pub max_retry_after: Duration,
+    /// Which certificate authorities HTTPS peers are checked against (default: the
+    /// operating system's and the bundled Mozilla roots).
+    pub tls_roots: TlsRoots,
+}
+
+/// The certificate authorities an HTTPS peer's certificate may chain to.
+///
+/// The operating system's trust store is where an institution installs its own authority
+/// (`update-ca-certificates`, or the files `SSL_CERT_FILE` and `SSL_CERT_DIR` name); the
+/// bundled Mozilla roots keep a minimal container without a store working.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// The operating system's store and the bundled roots (the default).
+    #[default]
+    SystemAndBundled,
+    /// The operating system's store only: what the administrator trusts, nothing more.
+    System,
+    /// The bundled Mozilla roots only, whatever the machine trusts.
+    Bundled,
+}
+
+impl std::str::FromStr for TlsRoots {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "system+bundled" => Ok(TlsRoots::SystemAndBundled),
+            "system" => Ok(TlsRoots::System),
+            "bundled" => Ok(TlsRoots::Bundled),
+            other => Err(format!(
+                "{other:?} is not system+bundled, system or bundled"
+            )),
+        }
+    }
+}
+
+impl TlsRoots {
+    /// Whether the operating system's store is used.
+    pub fn system(self) -> bool {
+        matches!(self, TlsRoots::SystemAndBundled | TlsRoots::System)
+    }
+
+    /// Whether the bundled roots are used.
+    pub fn bundled(self) -> bool {
+        matches!(self, TlsRoots::SystemAndBundled | TlsRoots::Bundled)
+    }
 }
 
 impl Default for ClientConfig {
@@ -41,6 +86,7 @@ impl Default for ClientConfig {
             discovery_ttl: Duration::from_secs(600),
             tokens: Vec::new(),
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            tls_roots: TlsRoots::default(),
         }
     }
 }
@@ -52,12 +98,18 @@ impl ClientConfig {
         ceiling.mul_f64(random_unit())
     }
 
-    /// Defaults, with `COAR_ALLOW_PRIVATE_TARGETS` read from the environment.
+    /// Defaults, with `COAR_ALLOW_PRIVATE_TARGETS` and `COAR_TLS_ROOTS` read from the
+    /// environment (an unreadable `COAR_TLS_ROOTS` keeps the default).
     pub fn from_env() -> ClientConfig {
         let allow = std::env::var("COAR_ALLOW_PRIVATE_TARGETS")
             .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+        let tls_roots = std::env::var("COAR_TLS_ROOTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
         ClientConfig {
             allow_private: allow,
+            tls_roots,
             ..ClientConfig::default()
         }
     }

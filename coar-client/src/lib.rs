@@ -29,7 +29,7 @@ use coar_ldn::Contexts;
 use reqwest::{StatusCode, header};
 use url::Url;
 
-pub use config::{ClientConfig, DEFAULT_MAX_RETRY_AFTER};
+pub use config::{ClientConfig, DEFAULT_MAX_RETRY_AFTER, TlsRoots};
 pub use error::{ClientError, StatusError};
 pub use policy::is_restricted;
 pub use retry::{RetryPolicy, parse_retry_after};
@@ -82,6 +82,8 @@ impl Client {
             // used, whatever `HTTP(S)_PROXY` or `ALL_PROXY` say.
             .no_proxy()
             .dns_resolver(policy::resolver(config.allow_private))
+            .tls_built_in_native_certs(config.tls_roots.system())
+            .tls_built_in_webpki_certs(config.tls_roots.bundled())
             .build()
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         Ok(Client {

@@ -55,6 +55,7 @@ impl Core {
                 config.base_url
             ),
             max_retry_after: config.max_retry_after,
+            tls_roots: config.tls_roots,
             ..coar_client::ClientConfig::default()
         };
         // Operator-configured URLs (webhooks): the configuration file is their allow-list,

@@ -612,3 +612,109 @@ async fn send_discover_and_inbox_commands() {
     let _ = std::fs::remove_file(&changed_path);
     server.stop().await;
 }
+
+/// An HTTPS inbox whose certificate an institution's own authority signed: `send` reaches it
+/// once that authority is in the operating system's trust store (here the file
+/// `SSL_CERT_FILE` names, as `update-ca-certificates` would install it), and refuses it with
+/// the bundled roots alone (`COAR_TLS_ROOTS=bundled`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_trusts_the_systems_certificate_authorities() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Example University CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let dir = temp_dir();
+    let ca_file = dir.join("institution-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server_config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inbox = format!("https://{}/inbox", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                // Read the head and the body its Content-Length announces, then answer.
+                let mut got = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let Ok(n) = tls.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let answer = if got.starts_with(b"POST") {
+                    "HTTP/1.1 201 Created\r\nLocation: /inbox/1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                };
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+
+    let example = fixture("spec/announce-review.json").display().to_string();
+    let send = |roots: &'static str| {
+        let (dir, ca_file, example, inbox) =
+            (dir.clone(), ca_file.clone(), example.clone(), inbox.clone());
+        tokio::task::spawn_blocking(move || {
+            let out = command(&dir)
+                .args(["send", &example, "--to", &inbox, "--allow-private-targets"])
+                .env("SSL_CERT_FILE", &ca_file)
+                .env("COAR_TLS_ROOTS", roots)
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let (code, out, err) = send("system+bundled").await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("delivered: 201"), "{out}");
+    let (code, out, err) = send("system").await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = send("bundled").await.unwrap();
+    assert_eq!(code, Some(3), "{out}{err}");
+}

@@ -123,6 +123,9 @@ settings! {
     /// Origins whose web pages may POST to the inbox (CORS, with preflight), comma-separated,
     /// or * for any [default: none]
     cors_post_origins: String, "COAR_CORS_POST_ORIGINS", [long, env = "COAR_CORS_POST_ORIGINS"];
+    /// Certificate authorities of HTTPS peers: system+bundled, system or bundled
+    /// [default: system+bundled]
+    tls_roots: String, "COAR_TLS_ROOTS", [long, env = "COAR_TLS_ROOTS"];
     /// The header the trusted proxies write: x-forwarded-for or forwarded
     /// [default: x-forwarded-for]
     forwarded_header: String, "COAR_FORWARDED_HEADER", [long, env = "COAR_FORWARDED_HEADER"];

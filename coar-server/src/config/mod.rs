@@ -120,6 +120,11 @@ pub struct Config {
     /// `COAR_FORWARDED_HEADER`: the header the trusted proxies write the client's address to,
     /// `x-forwarded-for` (default) or `forwarded`; the other is never read.
     pub forwarded_header: crate::trust::ForwardedHeader,
+    /// `COAR_TLS_ROOTS`: the certificate authorities HTTPS peers (inboxes, discovery,
+    /// webhooks) are checked against: `system+bundled` (default: the operating system's
+    /// store, where an institution installs its own authority, and the bundled Mozilla
+    /// roots), `system` or `bundled`.
+    pub tls_roots: coar_client::TlsRoots,
     /// `COAR_PUBLISH_UNTRUSTED`: whether notifications attributed to no registered service
     /// are shown in the public inbox listing and feed (default false; with `COAR_TRUST=accept`,
     /// an open inbox, everything is published).
@@ -360,6 +365,10 @@ impl Config {
                 .map_err(|m: String| bad(&name("forwarded_header"), m))?,
             None => crate::trust::ForwardedHeader::default(),
         };
+        let tls_roots = match merged.tls_roots {
+            Some(r) => r.parse().map_err(|m: String| bad(&name("tls_roots"), m))?,
+            None => coar_client::TlsRoots::default(),
+        };
         let rate = |value: Option<String>, default: &str, key: &str| {
             crate::limits::Rate::parse(value.as_deref().unwrap_or(default))
                 .map_err(|m| bad(&name(key), m))
@@ -416,6 +425,7 @@ impl Config {
             cors_post_origins,
             metrics_token,
             forwarded_header,
+            tls_roots,
             publish_untrusted,
             rate_limit,
             service_rate_limit,
