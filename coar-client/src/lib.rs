@@ -13,6 +13,30 @@
 //!
 //! It deliberately keeps no state on disk: durable outboxes belong to `coar-store` and the
 //! server, which call [`Client::send`] once per delivery attempt.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use coar_client::{Client, ClientConfig, ClientError};
+//! use coar_model::{AnnounceReview, Notification, Resource, Service};
+//! let client = Client::plain(ClientConfig::default())?;
+//! let n: Notification = AnnounceReview::builder(
+//!     Service::new("https://review.example/", "https://review.example/inbox/"),
+//!     Service::new("https://repo.example/", "https://repo.example/inbox/"),
+//!     Resource::new("https://review.example/reviews/1", ["Page", "sorg:Review"])
+//!         .cite_as("https://doi.org/10.5555/r1"),
+//!     Resource::landing_page("https://repo.example/item/1/"),
+//! )
+//! .build()
+//! .unwrap()
+//! .into();
+//! // `client.send(&n, "https://repo.example/inbox/")` POSTs it and returns the receipt.
+//! // Loopback and private addresses are refused before any connection is made, unless
+//! // `ClientConfig::allow_private` says otherwise.
+//! let refused = client.send(&n, "http://127.0.0.1:9/inbox").await.unwrap_err();
+//! assert!(matches!(refused, ClientError::Forbidden(_)), "{refused}");
+//! # Ok::<(), ClientError>(())
+//! # }).unwrap();
+//! ```
 
 mod config;
 mod discover;

@@ -11,6 +11,36 @@
 //! bodies) are the default feature `rdf`; without it the crate is the light part: `Link`
 //! headers, HTML discovery, content negotiation, strict JSON and the budgets.
 //!
+//! # Receiving
+//! ```
+//! # #[cfg(feature = "rdf")] {
+//! use coar_ldn::{Contexts, ReceiveError, Receiver, ReceiverConfig};
+//! // ActivityStreams is bundled; register other contexts with `Contexts::register`.
+//! let receiver = Receiver::new(Contexts::default(), ReceiverConfig::default());
+//! let body = br#"{
+//!     "@context": "https://www.w3.org/ns/activitystreams",
+//!     "id": "urn:uuid:7e4c1d9a-2f61-4d0c-9d43-0b8a5f6c2e11",
+//!     "type": "Announce",
+//!     "actor": "https://review.example/",
+//!     "object": "https://review.example/reviews/1"
+//! }"#;
+//! let received = receiver.receive(Some("application/ld+json"), body, None).unwrap();
+//! assert_eq!(received.dataset.len(), 3);
+//! // Refusals carry their HTTP status and a message for problem details.
+//! let refused = receiver.receive(Some("text/plain"), body, None).unwrap_err();
+//! assert!(matches!(refused, ReceiveError::UnsupportedMediaType { .. }));
+//! assert_eq!(refused.status().as_u16(), 415);
+//! # }
+//! ```
+//!
+//! # Discovering an inbox
+//! ```
+//! use coar_ldn::{LDP_INBOX, parse_link_header};
+//! let links = parse_link_header(r#"<https://repo.example/inbox/>; rel="http://www.w3.org/ns/ldp#inbox""#);
+//! let inbox = links.iter().find(|l| l.has_rel(LDP_INBOX)).map(|l| l.target.as_str());
+//! assert_eq!(inbox, Some("https://repo.example/inbox/"));
+//! ```
+//!
 //! # What is here
 //! - [`link`]: RFC 8288 `Link` headers, parsed (discovery) and written (advertising).
 //! - [`discovery`]: finding an inbox in `Link` headers and HTML, without I/O.

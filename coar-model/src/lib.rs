@@ -9,10 +9,35 @@
 //! # Reading
 //! ```
 //! use coar_model::{Notification, Pattern};
-//! let bytes = std::fs::read("../fixtures/spec/request-review.json").unwrap();
-//! let n = Notification::from_slice(&bytes).unwrap();
+//! let bytes = br#"{
+//!   "@context": ["https://www.w3.org/ns/activitystreams", "https://coar-notify.net"],
+//!   "id": "urn:uuid:0370c0fb-bb78-4a9b-87f5-bed307a509dd",
+//!   "type": ["Offer", "coar-notify:ReviewAction"],
+//!   "origin": {"id": "https://repo.example/", "inbox": "https://repo.example/inbox/", "type": "Service"},
+//!   "target": {"id": "https://review.example/", "inbox": "https://review.example/inbox/", "type": "Service"},
+//!   "actor": {"id": "https://repo.example/", "type": "Service"},
+//!   "object": {
+//!     "id": "https://repo.example/item/1/",
+//!     "type": ["Page", "sorg:AboutPage"],
+//!     "ietf:cite-as": "https://doi.org/10.5555/1",
+//!     "ietf:item": {
+//!       "id": "https://repo.example/item/1/paper.pdf",
+//!       "type": ["Article", "sorg:ScholarlyArticle"],
+//!       "mediaType": "application/pdf"
+//!     }
+//!   }
+//! }"#;
+//! let n = Notification::from_slice(bytes).unwrap();
 //! assert_eq!(n.pattern(), Some(Pattern::RequestReview));
 //! assert!(n.validate().is_valid());
+//!
+//! // Every problem at once, each with its pointer and rule.
+//! let mut broken: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+//! broken["target"].as_object_mut().unwrap().remove("inbox");
+//! broken["object"].as_object_mut().unwrap().remove("ietf:item");
+//! let report = Notification::from_value(broken).unwrap().validate();
+//! let rules: Vec<_> = report.errors().map(|p| (p.pointer.as_str(), p.rule)).collect();
+//! assert_eq!(rules, [("/target/inbox", "target.inbox.required"), ("/object/ietf:item", "item.required")]);
 //! ```
 //!
 //! Parsing is tolerant of representation and strict on meaning:
@@ -32,7 +57,9 @@
 //! - `type` is a string in some examples and an array in others (shape is free).
 //! - The Offer embedded in Accept, Reject, Tentative* and Undo has `object.type` of only
 //!   `sorg:AboutPage`, with no ActivityStreams type: a replayed Offer is not re-validated
-//!   against the request rules; only `inReplyTo == object.id` is checked.
+//!   against the request rules. What is checked is that it is the whole Offer (an `Offer`
+//!   type, its origin, target and object: `object.offer.complete`) and that
+//!   `inReplyTo == object.id`.
 //! - Replies' `origin`/`target` need not mirror the Offer's (the Accept example does not).
 //! - Activity ids may be any RFC 3986 URI, e.g. upper-case UUID URNs or `mailto:` actors; a
 //!   form other than `urn:uuid:` or HTTP is only a warning.

@@ -9,20 +9,42 @@
 //! It deliberately does no HTTP, no JSON-LD processing and no validation: it stores what the
 //! layers above have parsed (a [`coar_model::Notification`]) and answers their queries.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), coar_store::StoreError> {
-//! use coar_store::{Direction, NewNotification, State, Store};
-//! let store = Store::open("sqlite://coar-notify.db").await?;
-//! let body = std::fs::read("fixtures/spec/request-review.json").unwrap();
-//! let n = coar_model::Notification::from_slice(&body).unwrap();
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use coar_model::{Item, Notification, RequestReview, Resource, Service};
+//! use coar_store::{Direction, Inserted, NewNotification, State, Store};
+//! // `sqlite://coar-notify.db?mode=rwc` for a file; `postgres://…` or `mysql://…` alike.
+//! let store = Store::open("sqlite::memory:").await?;
+//! let n: Notification = RequestReview::builder(
+//!     Service::new("https://repo.example/", "https://repo.example/inbox/"),
+//!     Service::new("https://review.example/", "https://review.example/inbox/"),
+//!     Resource::landing_page("https://repo.example/item/1/")
+//!         .item(Item::new("https://repo.example/item/1/paper.pdf", "application/pdf")),
+//! )
+//! .build()
+//! .unwrap()
+//! .into();
+//! let body = n.to_json_string().into_bytes();
 //! let stored = store
 //!     .insert(NewNotification::inbound(&n, &body, "application/ld+json"))
 //!     .await?;
+//! assert!(matches!(stored, Inserted::New(_)));
+//! // The same body again is recognised, not stored twice.
+//! let again = store
+//!     .insert(NewNotification::inbound(&n, &body, "application/ld+json"))
+//!     .await?;
+//! assert!(matches!(again, Inserted::Duplicate(_)));
+//! // A worker claims what is due, handles it, and records the outcome.
 //! let claims = store.claim(Direction::Inbound, "worker-1", 10).await?;
-//! for claim in claims {
-//!     store.complete(&claim, None).await?;
+//! assert_eq!(claims.len(), 1);
+//! for claim in &claims {
+//!     store.complete(claim, None).await?;
 //! }
-//! # Ok(()) }
+//! let record = store.get(stored.record().key).await?.unwrap();
+//! assert_eq!(record.state, State::Processed);
+//! assert_eq!(record.body, body, "the raw body is kept byte for byte");
+//! # Ok::<(), coar_store::StoreError>(())
+//! # }).unwrap();
 //! ```
 //!
 //! # Durability

@@ -148,8 +148,9 @@ impl Store {
     /// Claims up to `limit` notifications of `direction` that are due, oldest first, for
     /// `worker`. Each claimed notification is `processing` under a lease and has an attempt
     /// recorded. Two workers never hold the same notification at once. Outbound, only the
-    /// oldest pending notification to each target inbox is due, so deliveries to one target
-    /// happen one at a time in order of creation.
+    /// oldest pending notification of each delivery thread is due (an Offer before its Undo,
+    /// a reply after what it answers), and at most [`QueuePolicy::per_inbox`] are in flight
+    /// to one target inbox.
     pub async fn claim(
         &self,
         direction: Direction,
