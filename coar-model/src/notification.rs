@@ -432,7 +432,7 @@ impl Notification {
     /// The rules every COAR notification meets whatever its pattern (id, an ActivityStreams
     /// activity type, origin, target with its inbox, object, …): [`validate`](Self::validate)
     /// without the one that asks for a pattern this crate knows. What a document that
-    /// [claims COAR Notify](Self::claims_coar) is held to when its pattern is unknown (a
+    /// [claims COAR Notify](Activity::claims_coar) is held to when its pattern is unknown (a
     /// later version's, say).
     pub fn validate_common(&self) -> Report {
         let mut report = self.validate();

@@ -104,7 +104,7 @@ fn claimable(direction: Direction, now: i64) -> Condition {
         .fold(Condition::any(), Condition::add)
 }
 
-/// An outbound notification's inbox, what [`QueuePolicy::per_inbox`](crate::QueuePolicy)
+/// An outbound notification's inbox, what [`QueuePolicy::per_inbox`](crate::QueuePolicy::per_inbox)(crate::QueuePolicy)
 /// counts deliveries by: its target's inbox, or the target's id when it has none.
 fn inbox() -> SimpleExpr {
     use notification::Column as C;
@@ -149,7 +149,7 @@ impl Store {
     /// `worker`. Each claimed notification is `processing` under a lease and has an attempt
     /// recorded. Two workers never hold the same notification at once. Outbound, only the
     /// oldest pending notification of each delivery thread is due (an Offer before its Undo,
-    /// a reply after what it answers), and at most [`QueuePolicy::per_inbox`] are in flight
+    /// a reply after what it answers), and at most [`QueuePolicy::per_inbox`](crate::QueuePolicy::per_inbox) are in flight
     /// to one target inbox.
     pub async fn claim(
         &self,
@@ -223,7 +223,7 @@ impl Store {
     }
 
     /// The oldest due outbound rows, at most `limit`, leaving each inbox at most
-    /// [`QueuePolicy::per_inbox`](crate::QueuePolicy) deliveries in flight: what is in
+    /// [`QueuePolicy::per_inbox`](crate::QueuePolicy::per_inbox)(crate::QueuePolicy) deliveries in flight: what is in
     /// flight now is counted first; an inbox that fills up is skipped in the next round.
     async fn due_outbound(
         &self,

@@ -138,6 +138,26 @@ fn ci() -> Result<()> {
         &[],
     )?;
     layering(&root)?;
+    // What crates.io users get: each library crate packages and builds alone (no path into
+    // the rest of the repository), and its documentation builds without a warning.
+    step(
+        &root,
+        "cargo",
+        &[
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--allow-dirty",
+        ],
+        &[],
+    )?;
+    step(
+        &root,
+        "cargo",
+        &["doc", "--workspace", "--exclude", "xtask", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     let postgres =
         env::var("COAR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     let mysql = env::var("COAR_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.to_owned());
