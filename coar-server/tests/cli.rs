@@ -718,3 +718,75 @@ async fn send_trusts_the_systems_certificate_authorities() {
     let (code, out, err) = send("bundled").await.unwrap();
     assert_eq!(code, Some(3), "{out}{err}");
 }
+
+/// `backup`, `export` and `import` as an operator moves an installation: the export of the
+/// imported copy is the export of the original, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_export_and_import_move_an_installation() {
+    let dir = temp_dir();
+    let original = format!("sqlite://{}", dir.join("original.db").display());
+    let server = common::start(&original, &[("trust", "accept")]).await;
+    for name in ["request-review", "announce-review"] {
+        let r = server
+            .client
+            .post(server.url("/inbox"))
+            .header("content-type", "application/ld+json")
+            .body(std::fs::read(fixture(&format!("spec/{name}.json"))).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let run = |args: Vec<String>| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = command(&dir).args(&args).output().unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // A backup while the server runs.
+    let copy = dir.join("copy.db").display().to_string();
+    let (code, out, err) = run(s(&["backup", &copy, "--database-url", &original]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    server.stop().await;
+    let (code, _, err) = run(s(&["backup", &copy, "--database-url", &original]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "an existing file is kept: {err}");
+    // Export, import elsewhere, export again.
+    let first = dir.join("first.jsonl").display().to_string();
+    let (code, out, err) = run(s(&["export", "-o", &first, "--database-url", &original]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("2 notifications"), "{err}");
+    let moved = format!("sqlite://{}?mode=rwc", dir.join("moved.db").display());
+    let (code, out, err) = run(s(&["import", &first, "--database-url", &moved]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, again, err) = run(s(&["export", "--database-url", &moved])).await.unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(again.as_bytes(), std::fs::read(&first).unwrap().as_slice());
+    let from_backup = format!("sqlite://{copy}");
+    let (code, backed_up, err) = run(s(&["export", "--database-url", &from_backup]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    // Taken while workers ran: the same notifications, in whatever state they were then.
+    let trailer = backed_up.lines().last().unwrap_or_default();
+    assert!(trailer.contains("\"notifications\":2"), "{trailer}");
+    // A second import into the same database is refused, leaving it as it was.
+    let (code, _, err) = run(s(&["import", &first, "--database-url", &moved]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not empty"), "{err}");
+}

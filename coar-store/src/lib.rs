@@ -62,6 +62,7 @@ mod queue;
 mod registry;
 mod services;
 mod threads;
+mod transfer;
 
 use std::time::Duration;
 
@@ -76,6 +77,7 @@ pub use services::{
     Sighting, UnknownSender, Untrusted,
 };
 pub use threads::{Thread, ThreadStatus};
+pub use transfer::{Counts as TransferCounts, FORMAT as EXPORT_FORMAT, VERSION as EXPORT_VERSION};
 
 /// What went wrong in the store. Every variant but [`StoreError::Database`] is the caller's
 /// to act on; `Database` means the database itself failed (unreachable, full, …).

@@ -22,6 +22,9 @@ const MIGRATIONS: [&str; 3] = [
     "m0003_delivery_threads",
 ];
 
+/// The schema a database is at once every migration ran: the last migration's name.
+pub(crate) const SCHEMA: &str = MIGRATIONS[MIGRATIONS.len() - 1];
+
 async fn run_one(name: &str, schema: &Schema<'_>) -> Result<(), DbErr> {
     match name {
         "migration" => m0001_initial(schema).await,

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One notification.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "notifications")]
 pub struct Model {
     /// Surrogate key; also the keyset cursor (newest = highest).
@@ -43,6 +43,7 @@ pub struct Model {
     pub in_reply_to: Option<String>,
     /// The body exactly as received or sent.
     #[sea_orm(column_type = "Blob")]
+    #[serde(with = "crate::transfer::base64_bytes")]
     pub body: Vec<u8>,
     pub media_type: String,
     /// SHA-256 of `body`, lower-case hex.

@@ -4,12 +4,14 @@
 //! - [`run`]: `serve`, `worker`, `migrate`, on the settings of [`coar_server::config`];
 //! - [`services`]: the registry of trusted services;
 //! - [`net`]: `send`, `discover`, `inbox`, which talk to other servers;
-//! - [`offline`]: `validate`, `rdf`, which read files.
+//! - [`offline`]: `validate`, `rdf`, which read files;
+//! - [`transfer`]: `backup`, `export`, `import`, which copy and move an installation.
 
 mod net;
 mod offline;
 mod run;
 mod services;
+mod transfer;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -43,6 +45,30 @@ pub(crate) enum Command {
     Worker(Layer),
     /// Apply database migrations and exit.
     Migrate(Layer),
+    /// Copy the SQLite database to FILE while the server runs (consistent; FILE must not
+    /// exist).
+    Backup {
+        /// Where the copy goes.
+        file: PathBuf,
+        #[command(flatten)]
+        settings: Layer,
+    },
+    /// Write every notification (raw bodies, states, attempts), link and service as JSON
+    /// Lines, to move the installation to another database with `import`.
+    Export {
+        /// The file to write (it must not exist); default standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Layer,
+    },
+    /// Read an `export` into an empty database (of any kind), all of it or nothing.
+    Import {
+        /// The export, or - for standard input.
+        file: PathBuf,
+        #[command(flatten)]
+        settings: Layer,
+    },
     /// Validate notification files; exit 1 if any is invalid.
     Validate {
         /// JSON files.
@@ -89,6 +115,15 @@ fn main() -> ExitCode {
         Command::Serve(layer) => with_config(cli.config, layer, run::serve),
         Command::Migrate(layer) => with_config(cli.config, layer, run::migrate),
         Command::Worker(layer) => with_config(cli.config, layer, run::worker),
+        Command::Backup { file, settings } => {
+            with_config(cli.config, settings, |c| transfer::backup(c, &file))
+        }
+        Command::Export { output, settings } => with_config(cli.config, settings, |c| {
+            transfer::export(c, output.as_deref())
+        }),
+        Command::Import { file, settings } => {
+            with_config(cli.config, settings, |c| transfer::import(c, &file))
+        }
         Command::Validate { files, json } => offline::validate(&files, json),
         Command::Rdf { file, format } => offline::rdf(&file, &format),
         Command::Services { action } => services::run(cli.config, action),

@@ -35,7 +35,7 @@ pub(crate) fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// The database URL without its password.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
