@@ -53,12 +53,9 @@ pub(crate) fn export(config: Config, output: Option<&Path>) -> anyhow::Result<()
         };
         store.close().await?;
         eprintln!(
-            "exported {}: {} services, {} notifications, {} attempts, {} links",
+            "exported {}: {}",
             redact(&config.database_url),
-            counts.services,
-            counts.notifications,
-            counts.attempts,
-            counts.links
+            rows(&counts)
         );
         Ok(())
     })
@@ -79,13 +76,18 @@ pub(crate) fn import(config: Config, file: &Path) -> anyhow::Result<()> {
         };
         store.close().await?;
         println!(
-            "imported into {}: {} services, {} notifications, {} attempts, {} links",
+            "imported into {}: {}",
             redact(&config.database_url),
-            counts.services,
-            counts.notifications,
-            counts.attempts,
-            counts.links
+            rows(&counts)
         );
         Ok(())
     })
+}
+
+/// `2 services, 10 notifications, 14 attempts, 40 links`.
+fn rows(counts: &coar_store::TransferCounts) -> String {
+    format!(
+        "{} services, {} notifications, {} attempts, {} links",
+        counts.services, counts.notifications, counts.attempts, counts.links
+    )
 }
