@@ -49,10 +49,29 @@ async fn complete(core: &Arc<Core>, done: &[(&Claim, Option<Delivery>)]) {
                 tracing::warn!(key = claim.record.key, error = %e, "done, but could not mark it")
             }
             Ok(_) if delivery.is_some() => {
+                ended(core, &claim.record, "delivered");
                 crate::pipeline::builtin::outbound_event(core, "delivered", &claim.record)
             }
-            Ok(_) => {}
+            Ok(_) => ended(core, &claim.record, "processed"),
         }
+    }
+}
+
+/// Measures the time from a notification's receipt (or creation) to its end.
+fn ended(core: &Core, record: &Record, outcome: &'static str) {
+    let age = (chrono::Utc::now() - record.received_at)
+        .to_std()
+        .unwrap_or_default();
+    core.metrics()
+        .ended(record.direction.as_str(), outcome, age);
+}
+
+/// The metrics' name of the state a failure left a notification in.
+fn failed_as(state: State) -> Option<&'static str> {
+    match state {
+        State::Failed => Some("failed"),
+        State::Dead => Some("dead"),
+        _ => None,
     }
 }
 
@@ -314,7 +333,10 @@ async fn process(core: &Arc<Core>, claim: &Claim) -> bool {
                 Failure::transient(&err.message)
             };
             match core.store().fail(claim, failure).await {
-                Ok(State::Failed | State::Dead) => {
+                Ok(state @ (State::Failed | State::Dead)) => {
+                    if let Some(outcome) = failed_as(state) {
+                        ended(core, &claim.record, outcome);
+                    }
                     tracing::warn!(key, error = %err.message, "processing failed for good");
                     if let Some(refusal) = err.refusal {
                         tell_sender(core, &claim.record, refusal).await;
@@ -390,12 +412,17 @@ async fn deliver(core: &Arc<Core>, claim: &Claim) -> Option<Delivery> {
             return None;
         }
     };
+    let started = std::time::Instant::now();
     let result = core.client().deliver(&n).await;
+    let took = started.elapsed();
     match result {
-        Ok(receipt) => Some(Delivery {
-            status: receipt.status,
-            excerpt: Some(receipt.location.unwrap_or(receipt.body)),
-        }),
+        Ok(receipt) => {
+            core.metrics().delivery("delivered", took);
+            Some(Delivery {
+                status: receipt.status,
+                excerpt: Some(receipt.location.unwrap_or(receipt.body)),
+            })
+        }
         Err(err) => {
             let delivery = match &err {
                 coar_client::ClientError::Status(s) => Some(Delivery {
@@ -413,7 +440,10 @@ async fn deliver(core: &Arc<Core>, claim: &Claim) -> Option<Delivery> {
             match core.store().fail(claim, failure).await {
                 Ok(state) => {
                     tracing::info!(key, %state, error = %err, "delivery failed");
-                    if matches!(state, State::Dead | State::Failed) {
+                    let outcome = failed_as(state);
+                    core.metrics().delivery(outcome.unwrap_or("retry"), took);
+                    if let Some(outcome) = outcome {
+                        ended(core, &claim.record, outcome);
                         crate::pipeline::builtin::outbound_event(core, "dead", &claim.record);
                     }
                 }

@@ -715,6 +715,14 @@ server_test!(options_discovery_health_metrics_and_private_inbox, |url| {
         metrics.contains("coar_queue_depth{direction=\"inbound\",state=\"quarantined\"} 1"),
         "{metrics}"
     );
+    for family in [
+        "coar_queue_oldest_age_seconds{direction=\"inbound\",state=\"quarantined\"} ",
+        "coar_http_request_duration_seconds_count{method=\"POST\",route=\"/inbox\"} 1",
+        "coar_workers_running ",
+        "coar_build_info{version=\"",
+    ] {
+        assert!(metrics.contains(family), "no {family} in {metrics}");
+    }
     let r = s.client.get(s.url("/healthz")).send().await.unwrap();
     assert!(r.headers().contains_key("x-request-id"));
     s.stop().await;

@@ -111,6 +111,13 @@ async fn two_servers_run_a_request_review_workflow() {
     .await;
     let attempts = a.app.store().attempts(offer_key).await.unwrap();
     assert_eq!((attempts.len(), attempts[0].http_status), (1, Some(201)));
+    let metrics = a.app.metrics().render(&[]);
+    for family in [
+        "coar_delivery_duration_seconds_count{outcome=\"delivered\"} ",
+        "coar_notification_end_latency_seconds_count{direction=\"outbound\",outcome=\"delivered\"} ",
+    ] {
+        assert!(metrics.contains(family), "no {family} in {metrics}");
+    }
 
     // B received it and answers, step by step; A's thread moves with each answer.
     let inbound = Filter {
@@ -448,6 +455,13 @@ async fn handlers_run_and_permanent_failures_are_flagged_to_the_sender() {
         (s.app.store().count(&processed).await.unwrap() == 1).then_some(())
     })
     .await;
+    let metrics = s.app.metrics().render(&[]);
+    for family in [
+        "coar_notification_end_latency_seconds_count{direction=\"inbound\",outcome=\"processed\"} 1",
+        "coar_notification_end_latency_seconds_count{direction=\"inbound\",outcome=\"failed\"} 1",
+    ] {
+        assert!(metrics.contains(family), "no {family} in {metrics}");
+    }
     // The outbox refuses what is invalid, and needs the token.
     let r = s
         .client

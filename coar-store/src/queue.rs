@@ -715,6 +715,37 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
+    /// For each queue state of `direction` that holds notifications: how many, and when the
+    /// one longest in that state entered it (its last change). What an operator alerts on:
+    /// a queue that grows, or a notification that waits too long.
+    pub async fn queue_ages(
+        &self,
+        direction: Direction,
+    ) -> Result<Vec<(State, u64, DateTime<Utc>)>, StoreError> {
+        use sea_orm::{QueryOrder, QuerySelect};
+        let rows: Vec<(String, i64, Option<i64>)> = notification::Entity::find()
+            .select_only()
+            .column(notification::Column::State)
+            .column_as(notification::Column::Id.count(), "n")
+            .column_as(notification::Column::UpdatedAt.min(), "oldest")
+            .filter(notification::Column::Direction.eq(direction.as_str()))
+            .group_by(notification::Column::State)
+            .order_by_asc(notification::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(state, n, oldest)| {
+                Some((
+                    state.parse().ok()?,
+                    u64::try_from(n).unwrap_or(0),
+                    DateTime::from_timestamp_micros(oldest?)?,
+                ))
+            })
+            .collect())
+    }
+
     /// How many notifications of `direction` are in each state.
     pub async fn queue_depth(&self, direction: Direction) -> Result<Vec<(State, u64)>, StoreError> {
         let filter = crate::Filter {

@@ -230,11 +230,16 @@ async fn access_log(State(app): State<Arc<App>>, request: Request, next: Next) -
 }
 
 async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let method = request.method().to_string();
     let route = route(&request);
     let response = next.run(request).await;
-    app.metrics()
-        .request(&method, &route, response.status().as_u16());
+    app.metrics().request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
@@ -323,13 +328,22 @@ async fn metrics_text(
 ) -> Result<Response, problem::ProblemDetails> {
     auth::require_metrics(&app, &headers)?;
     let mut queue = Vec::new();
+    let now = chrono::Utc::now();
     for direction in [Direction::Inbound, Direction::Outbound] {
-        for (state, n) in app.store().queue_depth(direction).await? {
-            queue.push((direction.as_str(), state.as_str(), n));
+        for (state, count, since) in app.store().queue_ages(direction).await? {
+            queue.push(crate::metrics::QueueState {
+                direction: direction.as_str(),
+                state: state.as_str(),
+                count,
+                oldest: (now - since).to_std().unwrap_or_default(),
+            });
         }
     }
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.metrics().render(&queue),
     )
         .into_response())
