@@ -90,6 +90,13 @@
 //! assert_eq!(accept.in_reply_to(), offer.id());
 //! ```
 
+/// The Rust examples of `docs/patterns.md`, one per pattern, run as doc tests so that the
+/// guide cannot go stale (the payloads, commands and API bodies are checked by coar-server's
+/// `tests/patterns.rs`).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/patterns.md")]
+pub struct PatternsGuide;
+
 mod build;
 mod node;
 mod notification;
