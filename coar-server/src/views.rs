@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 /// A registered service as shown: everything but its tokens, of which only whether it has
 /// any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct ServiceView {
     /// The registry's key.
     pub key: i64,
@@ -22,8 +23,10 @@ pub struct ServiceView {
     /// Whether it is trusted.
     pub enabled: bool,
     /// Patterns accepted from it (empty: all).
+    #[cfg_attr(feature = "http", schema(value_type = Vec<String>, example = json!(["request-review"])))]
     pub inbound_patterns: Vec<Pattern>,
     /// Patterns sent to it (empty: all).
+    #[cfg_attr(feature = "http", schema(value_type = Vec<String>))]
     pub outbound_patterns: Vec<Pattern>,
     /// Address ranges it may send from (empty: any).
     pub cidrs: Vec<String>,
@@ -98,6 +101,7 @@ impl From<&coar_store::UnknownSender> for UnknownSenderView {
 
 /// What releasing quarantine did, as the admin API answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct ReleasedView {
     /// Queued, attributed to the service.
     pub released: u64,
@@ -117,6 +121,7 @@ impl From<coar_store::Released> for ReleasedView {
 /// A stored notification's record as shown: its indexed fields and queue state, never its
 /// body (shown, where it is, as the payload) or the evidence hashes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct RecordView {
     /// The store's key.
     pub key: i64,
@@ -125,6 +130,7 @@ pub struct RecordView {
     /// The activity id.
     pub notification_id: String,
     /// The pattern, `null` for none.
+    #[cfg_attr(feature = "http", schema(value_type = Option<String>))]
     pub pattern: Option<Pattern>,
     /// Its `type` values.
     pub types: Vec<String>,
@@ -201,6 +207,7 @@ impl From<&coar_store::Record> for RecordView {
 
 /// One processing or delivery attempt as shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct AttemptView {
     /// 1 for the first.
     pub attempt: u32,

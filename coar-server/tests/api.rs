@@ -302,3 +302,132 @@ async fn outbox_replies_embed_the_stored_offer() {
     s.stop().await;
     common::db::drop_db(db).await;
 }
+
+/// `/api/openapi.json` is valid OpenAPI 3.1 to an independent validator
+/// (openapi-spec-validator, from the venv `.ci/run` makes), and describes what the router
+/// serves: every admin route and method, its `{key}` parameter, the bearer scheme, and
+/// each operation's refusals beside its success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_is_valid_and_complete() {
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let s = common::start(&db.url, &[("admin_token", TOKEN)]).await;
+    let text = s
+        .client
+        .get(s.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let spec: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert_eq!(spec["servers"][0]["url"], s.base.as_str());
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let routes = [
+        ("/api/outbox", "post", "202"),
+        ("/api/notifications", "get", "200"),
+        ("/api/notifications/{key}", "get", "200"),
+        ("/api/notifications/{key}/replay", "post", "200"),
+        ("/api/resources", "get", "200"),
+        ("/api/stats", "get", "200"),
+        ("/api/services", "get", "200"),
+        ("/api/services", "post", "201"),
+        ("/api/services/{key}", "patch", "200"),
+        ("/api/services/{key}", "delete", "204"),
+    ];
+    let mut operations = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        operations += ops.as_object().unwrap().len();
+        for (method, op) in ops.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for refusal in ["401", "403"] {
+                assert!(
+                    responses.contains_key(refusal),
+                    "{method} {path}: no {refusal}"
+                );
+            }
+            if path.contains("{key}") {
+                let params = op["parameters"].as_array().unwrap();
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == "key" && p["in"] == "path" && p["required"] == true),
+                    "{method} {path}: no key parameter"
+                );
+            }
+        }
+    }
+    assert_eq!(operations, routes.len(), "an operation per admin route");
+    for (path, method, success) in routes {
+        let op = &spec["paths"][path][method];
+        assert!(
+            op["responses"][success].is_object(),
+            "{method} {path}: no {success}: {op}"
+        );
+        // The route exists, and refuses a caller without the token as documented.
+        let url = s.url(&path.replace("{key}", "1"));
+        let r = s
+            .client
+            .request(method.to_uppercase().parse().unwrap(), url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    let listing = &spec["paths"]["/api/notifications"]["get"]["parameters"];
+    for name in [
+        "direction",
+        "pattern",
+        "state",
+        "from",
+        "to",
+        "q",
+        "limit",
+        "after",
+    ] {
+        assert!(
+            listing
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == name),
+            "no {name} parameter"
+        );
+    }
+
+    // The independent validator.
+    let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/ci-venv/bin/openapi-spec-validator");
+    if !validator.exists() {
+        let message = format!(
+            "openapi-spec-validator SKIPPED: {} is missing (.ci/run installs it: python3 -m venv \
+             target/ci-venv && target/ci-venv/bin/pip install openapi-spec-validator)",
+            validator.display()
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{message}; CI must run it"
+        );
+        eprintln!("{message}");
+    } else {
+        let file = std::env::temp_dir().join(format!("coar-openapi-{}.json", std::process::id()));
+        std::fs::write(&file, &text).unwrap();
+        let out = std::process::Command::new(&validator)
+            .arg(&file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            out.status.success(),
+            "openapi-spec-validator: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    s.stop().await;
+    common::db::drop_db(db).await;
+}

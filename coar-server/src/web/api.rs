@@ -25,6 +25,24 @@ use crate::web::{
 /// (slug) with the notification's other properties; `@context`, `id`, `origin` and `actor`
 /// default to the standard context, a fresh `urn:uuid` and this server's identity. It is
 /// validated, stored, and delivered by the workers; 202 with its API URL.
+#[utoipa::path(
+    post,
+    path = "/api/outbox",
+    tag = "admin",
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "A whole notification, or `{\"pattern\": slug, ...}` with the notification's other properties; `@context`, `id`, `origin` and `actor` default to this server's. A reply naming its Offer only by `inReplyTo` gets the stored Offer as its object."
+    ),
+    responses(
+        (status = 202, description = "Stored; the workers deliver it", body = crate::web::openapi::Queued, headers(("Location" = String, description = "Its record in this API"))),
+        (status = 200, description = "The same notification was queued before", body = crate::web::openapi::Queued),
+        (status = 400, description = "Not a JSON object, an unknown pattern, or not a notification", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid: each problem with its pointer and rule, or no inbox found for the target", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn outbox(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -45,6 +63,18 @@ pub async fn outbox(
 }
 
 /// `GET /api/notifications/{key}`: a notification with its attempts and thread.
+#[utoipa::path(
+    get,
+    path = "/api/notifications/{key}",
+    tag = "admin",
+    params(("key" = i64, Path, description = "The notification's key")),
+    responses(
+        (status = 200, description = "The record, payload, attempts and thread", body = crate::web::openapi::NotificationDetail),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such notification", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn notification(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -72,6 +102,19 @@ pub async fn notification(
 
 /// `POST /api/notifications/{key}/replay`: queue a dead, failed or processed notification
 /// again with a fresh attempt budget.
+#[utoipa::path(
+    post,
+    path = "/api/notifications/{key}/replay",
+    tag = "admin",
+    params(("key" = i64, Path, description = "The notification's key")),
+    responses(
+        (status = 200, description = "Queued again with a fresh attempt budget", body = crate::web::openapi::Replayed),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such notification", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not dead, failed or processed", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn replay(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -92,6 +135,18 @@ pub async fn replay(
 }
 
 /// `GET /api/notifications`: both directions, filtered, newest first, with a cursor.
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    tag = "admin",
+    params(crate::web::openapi::ListParams),
+    responses(
+        (status = 200, description = "A page, newest first", body = crate::web::openapi::NotificationList),
+        (status = 400, description = "A bad parameter, named", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -133,6 +188,18 @@ pub struct ResourceQuery {
 /// `GET /api/resources?uri=X`: everything known about a resource: the requests sent about it
 /// with their status, and every notification that names it (reviews, endorsements,
 /// relationships, service results, replies).
+#[utoipa::path(
+    get,
+    path = "/api/resources",
+    tag = "admin",
+    params(("uri" = String, Query, description = "The resource's absolute URI")),
+    responses(
+        (status = 200, description = "`requests` (threads with their status and replies), `links` (reviews, endorsements, relationships, service results) and every `notifications` naming it", body = Object),
+        (status = 400, description = "No uri, or not an absolute URI", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn resource(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -143,6 +210,16 @@ pub async fn resource(
 }
 
 /// `GET /api/stats`: counts by direction, pattern, state and day, and the queue depth.
+#[utoipa::path(
+    get,
+    path = "/api/stats",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Counts by direction, pattern, state and day", body = crate::web::openapi::Stats),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn stats(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -182,6 +259,16 @@ fn service_json(s: &coar_store::RegisteredService) -> Value {
 }
 
 /// `GET /api/services`.
+#[utoipa::path(
+    get,
+    path = "/api/services",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every registered service (tokens are never shown)", body = Vec<crate::views::ServiceView>),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn services(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -191,6 +278,20 @@ pub async fn services(
 }
 
 /// `POST /api/services`: register; 201.
+#[utoipa::path(
+    post,
+    path = "/api/services",
+    tag = "admin",
+    request_body(content = crate::web::openapi::ServiceInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered; the quarantined notifications its rules vouch for are released", body = crate::web::openapi::ServiceChanged, headers(("Location" = String, description = "The service in this API"))),
+        (status = 400, description = "A missing or bad field, named", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A service with this id is registered", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a service (unknown field, wrong type)", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn add_service(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -220,6 +321,22 @@ pub async fn add_service(
 }
 
 /// `PATCH /api/services/{key}`: change the fields given (tokens replace the old ones).
+#[utoipa::path(
+    patch,
+    path = "/api/services/{key}",
+    tag = "admin",
+    params(("key" = i64, Path, description = "The service's key")),
+    request_body(content = crate::web::openapi::ServiceInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Changed; what its rules now vouch for is released", body = crate::web::openapi::ServiceChanged),
+        (status = 400, description = "A bad field, named", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such service", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another service has this id", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a service (unknown field, wrong type)", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn update_service(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -248,6 +365,18 @@ pub async fn update_service(
 }
 
 /// `DELETE /api/services/{key}`: 204, or 404.
+#[utoipa::path(
+    delete,
+    path = "/api/services/{key}",
+    tag = "admin",
+    params(("key" = i64, Path, description = "The service's key")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such service", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn remove_service(
     State(app): State<Arc<App>>,
     _admin: AdminToken,
@@ -264,25 +393,8 @@ pub async fn remove_service(
     }
 }
 
-/// `GET /api/openapi.json`: the admin API described in OpenAPI 3.1.
+/// `GET /api/openapi.json`: the admin API described in OpenAPI 3.1, generated from the
+/// handlers ([`crate::web::openapi`]).
 pub async fn openapi(State(app): State<Arc<App>>) -> Response {
-    let secured = json!([{"bearer": []}]);
-    let op = |summary: &str| json!({"summary": summary, "security": secured, "responses": {"200": {"description": "OK"}, "401": {"description": "No token"}, "403": {"description": "Wrong token"}}});
-    Json(json!({
-        "openapi": "3.1.0",
-        "info": {"title": "coar-notify admin API", "version": env!("CARGO_PKG_VERSION")},
-                "servers": [{"url": app.urls().base()}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "paths": {
-            "/api/outbox": {"post": op("Send a notification (full, or a pattern with its properties); 202")},
-            "/api/notifications": {"get": op("List notifications: direction, pattern, state, ro, source, origin, target, from, to, q (free text), limit, after")},
-            "/api/notifications/{key}": {"get": op("A notification with its attempts and thread")},
-            "/api/notifications/{key}/replay": {"post": op("Queue a dead, failed or processed notification again")},
-            "/api/resources": {"get": op("Everything known about a resource (?uri=)")},
-            "/api/stats": {"get": op("Counts by direction, pattern, state and day")},
-            "/api/services": {"get": op("List registered services"), "post": op("Register a service; 201")},
-            "/api/services/{key}": {"patch": op("Change a service"), "delete": op("Remove a service; 204")},
-        },
-    }))
-    .into_response()
+    Json(crate::web::openapi::document(app.urls().base())).into_response()
 }

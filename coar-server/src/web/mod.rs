@@ -15,6 +15,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod feed;
 pub mod inbox;
+pub mod openapi;
 pub mod paging;
 pub mod problem;
 
