@@ -93,7 +93,7 @@
 /// The Rust examples of `docs/patterns.md`, one per pattern, run as doc tests so that the
 /// guide cannot go stale (the payloads, commands and API bodies are checked by coar-server's
 /// `tests/patterns.rs`).
-#[cfg(doctest)]
+#[cfg(all(doctest, patterns_guide))]
 #[doc = include_str!("../../docs/patterns.md")]
 pub struct PatternsGuide;
 
