@@ -512,24 +512,27 @@ impl Contexts {
         base: Option<&str>,
     ) -> Result<Dataset, JsonLdError> {
         guard(document)?;
-        self.to_dataset_prechecked(document, base)
+        Ok(self.to_dataset_prechecked(document, base)?.0)
     }
 
     /// [`to_dataset_with_base`](Self::to_dataset_with_base) for a document already held to
-    /// its budget.
+    /// its budget, with whether its expansion states anything ([`states_something`]: the
+    /// test a receiver applies whether or not it builds the dataset, so that a document
+    /// whose only subject is relative, such as `"@id": ""`, counts the same either way).
     pub(crate) fn to_dataset_prechecked(
         &self,
         document: &str,
         base: Option<&str>,
-    ) -> Result<Dataset, JsonLdError> {
+    ) -> Result<(Dataset, bool), JsonLdError> {
         let mut expanded = self.expand_prechecked(document, base)?;
+        let says = states_something(&expanded);
         let mut generator = json_ld::rdf_types::generator::Blank::new();
         expanded.relabel_and_canonicalize_with(&mut (), &mut generator);
         let mut vocabulary = ();
         let quads = expanded
             .rdf_quads_full(&mut vocabulary, &mut generator, None, false)
             .cloned();
-        Ok(Dataset::from_json_ld(quads))
+        Ok((Dataset::from_json_ld(quads), says))
     }
 
     /// The document's RDF dataset as N-Quads lines.

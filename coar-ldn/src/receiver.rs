@@ -275,8 +275,9 @@ impl Receiver {
         &self.config
     }
 
-    /// Reads one POSTed notification. `base` resolves relative IRIs in Turtle (use the URL
-    /// the notification will get, or the inbox URL).
+    /// Reads one POSTed notification. `base` resolves relative IRIs, in Turtle and in
+    /// JSON-LD (where `"@id": ""`, as the W3C LDN test suite sends, is the notification
+    /// itself): use the URL the notification has or will get, or the inbox URL.
     pub fn receive(
         &self,
         content_type: Option<&str>,
@@ -326,7 +327,7 @@ impl Receiver {
             });
         }
         match format {
-            BodyFormat::JsonLd => self.json_ld(body, dataset),
+            BodyFormat::JsonLd => self.json_ld(body, dataset, base),
             BodyFormat::Turtle => self
                 .turtle(body, base)
                 .map(|(checked, dataset)| (checked, Some(dataset))),
@@ -337,6 +338,7 @@ impl Receiver {
         &self,
         body: &[u8],
         want_dataset: bool,
+        base: Option<&str>,
     ) -> Result<(Checked, Option<Dataset>), ReceiveError> {
         // Strict JSON first: exact positions in errors, no repeated member names, and a
         // depth limit applied while parsing, which keeps the JSON-LD processor (which
@@ -360,11 +362,10 @@ impl Receiver {
         // which its size bounds, and `check` (which builds no dataset) must refuse exactly
         // what `receive` refuses.
         let (dataset, says_something) = if want_dataset {
-            let dataset = self.contexts.to_dataset_prechecked(text, None)?;
-            let says = !dataset.is_empty();
+            let (dataset, says) = self.contexts.to_dataset_prechecked(text, base)?;
             (Some(dataset), says)
         } else {
-            let expanded = self.contexts.expand_prechecked(text, None)?;
+            let expanded = self.contexts.expand_prechecked(text, base)?;
             (None, crate::jsonld::states_something(&expanded))
         };
         deadline.check()?;

@@ -487,3 +487,34 @@ fn long_prefix() -> String {
     ttl.push_str(" .\n");
     ttl
 }
+
+/// What the W3C LDN test suite's sender POSTs: `"@id": ""` (the notification's own URL, to be
+/// assigned), `@type`, and plain IRIs. It is a notification with statements: accepted by
+/// `check` and `receive` alike, and so is one that uses only keywords and full IRIs without
+/// any context. A document of blank nodes with no property states nothing.
+#[test]
+fn ldn_test_suite_notifications_are_received() {
+    let r = receiver();
+    for body in [
+        r#"{"@context": "https://www.w3.org/ns/activitystreams", "@id": "", "@type": "Announce",
+            "actor": "https://linkedresearch.org/ldn/tests/", "object": "https://example.org/article",
+            "target": "https://example.org/profile#me", "updated": "2026-12-01T00:00:00Z"}"#,
+        r#"{"@id": "urn:x:1", "http://schema.org/name": "no context at all"}"#,
+        r#"{"@context": "https://www.w3.org/ns/activitystreams", "type": "Announce",
+            "object": "https://example.org/article"}"#,
+    ] {
+        let checked = r.check(Some(PROFILE), body.as_bytes(), None);
+        let received = r.receive(Some(PROFILE), body.as_bytes(), None);
+        assert!(checked.is_ok(), "check refused {body}: {checked:?}");
+        assert!(received.is_ok(), "receive refused {body}: {received:?}");
+    }
+    for body in [
+        r#"{"@id": "urn:x:1"}"#,
+        r#"[{"hello": "world"}, {"@id": "urn:x:2"}]"#,
+    ] {
+        let checked = r.check(Some(PROFILE), body.as_bytes(), None).map(|_| ());
+        let received = r.receive(Some(PROFILE), body.as_bytes(), None).map(|_| ());
+        assert!(checked.is_err(), "{body}");
+        assert_eq!(checked, received, "{body}");
+    }
+}

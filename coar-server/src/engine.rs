@@ -191,16 +191,21 @@ impl Core {
             .await??)
     }
 
-    /// Reads a body fully, with its RDF dataset ([`Receiver::receive`]), on the parsing pool.
+    /// Reads a body fully, with its RDF dataset ([`Receiver::receive`]), on the parsing pool;
+    /// `base` resolves relative IRIs (the notification's own URL, once it has one).
     pub async fn receive_body(
         self: &Arc<Self>,
         content_type: &str,
         body: Vec<u8>,
+        base: Option<String>,
     ) -> Result<coar_ldn::Received, BodyError> {
         let (core, content_type) = (self.clone(), content_type.to_owned());
         Ok(self
             .parsers
-            .run(move || core.receiver.receive(Some(&content_type), &body, None))
+            .run(move || {
+                core.receiver
+                    .receive(Some(&content_type), &body, base.as_deref())
+            })
             .await??)
     }
 }

@@ -313,7 +313,7 @@ async fn process(core: &Arc<Core>, claim: &Claim) -> bool {
     let parsed = match direct {
         Some(n) => Some(n),
         None => core
-            .receive_body(&claim.record.media_type, claim.record.body.clone())
+            .receive_body(&claim.record.media_type, claim.record.body.clone(), None)
             .await
             .ok()
             .and_then(|r| Notification::from_value(r.json).ok()),

@@ -1123,3 +1123,68 @@ server_test!(metrics_can_require_a_token, |url| {
     assert!(r.text().await.unwrap().contains("coar_"));
     s.stop().await;
 });
+
+/// The W3C LDN test suite's sender: a generic (non-COAR) notification whose `"@id": ""` is
+/// the notification itself. It is accepted, listed, and read back in every RDF syntax with
+/// its own URL as the subject; JSON that states nothing is refused.
+server_test!(ldn_test_suite_notifications_round_trip, |url| {
+    let s = start(url, &[("trust", "accept")]).await;
+    let sent = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "@id": "",
+        "@type": "Announce",
+        "actor": "https://linkedresearch.org/ldn/tests/",
+        "object": "https://example.org/article",
+        "target": "https://example.org/profile#me",
+        "updated": "2026-12-01T00:00:00Z"
+    });
+    let created = post(&s, LD_JSON, sent.to_string()).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for (accept, subject) in [
+        ("text/turtle", format!("<{location}>")),
+        ("application/n-triples", format!("<{location}>")),
+    ] {
+        let r = s
+            .client
+            .get(&location)
+            .header(header::ACCEPT, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{accept}");
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains(&subject) && text.contains("https://example.org/article"),
+            "{accept}: {text}"
+        );
+    }
+    let json: Value = s
+        .client
+        .get(&location)
+        .header(header::ACCEPT, "application/ld+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json, sent, "JSON-LD as received");
+    let listing = s
+        .client
+        .get(s.url("/inbox"))
+        .header(header::ACCEPT, "application/ld+json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listing.contains(&location), "{listing}");
+    let refused = post(&s, LD_JSON, r#"{"hello": "world"}"#.to_owned()).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    s.stop().await;
+});

@@ -174,7 +174,12 @@ pub async fn read(
             // It was read when it arrived: failing now is our bug, not the client's.
             let received = app
                 .core()
-                .receive_body(&record.media_type, record.body.clone())
+                .receive_body(
+                    &record.media_type,
+                    record.body.clone(),
+                    // Relative IRIs (`"@id": ""`) name the notification's own URL.
+                    Some(app.urls().notification(record.key)),
+                )
                 .await
                 .map_err(ProblemDetails::from)
                 .map_err(|p| match p.status.is_client_error() {
