@@ -1124,9 +1124,9 @@ server_test!(metrics_can_require_a_token, |url| {
     s.stop().await;
 });
 
-/// The W3C LDN test suite's sender: a generic (non-COAR) notification whose `"@id": ""` is
-/// the notification itself. It is accepted, listed, and read back in every RDF syntax with
-/// its own URL as the subject; JSON that states nothing is refused.
+// The W3C LDN test suite's sender: a generic (non-COAR) notification whose `"@id": ""` is
+// the notification itself. It is accepted, listed, and read back in every RDF syntax with
+// its own URL as the subject; JSON that states nothing is refused.
 server_test!(ldn_test_suite_notifications_round_trip, |url| {
     let s = start(url, &[("trust", "accept")]).await;
     let sent = json!({
