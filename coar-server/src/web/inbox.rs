@@ -51,15 +51,72 @@ pub async fn post(
     };
     let declared =
         header_str(&headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
-    let screened = app.screen(header_str(&headers, header::CONTENT_TYPE), peer, declared)?;
-    let bytes: Bytes = axum::body::to_bytes(body, config.max_body)
-        .await
-        .map_err(|_| app.refused(None, app.too_large()))?;
+    let screened = match app.screen(header_str(&headers, header::CONTENT_TYPE), peer, declared) {
+        Ok(screened) => screened,
+        Err(rejection) => {
+            drain(body, declared).await;
+            return Err(rejection.into());
+        }
+    };
+    let Some(bytes) = read_within(body, config.max_body).await else {
+        return Err(app.refused(None, app.too_large()).into());
+    };
     let receipt = app.core().admit_screened(screened, bytes).await?;
     let mut response =
         (StatusCode::CREATED, [(header::LOCATION, receipt.location)]).into_response();
     inbox_links(&app, response.headers_mut());
     Ok(response)
+}
+
+/// How much of a refused body is read and thrown away before the answer, and for how long.
+/// A server that answers before reading the body and then closes the connection makes the
+/// kernel reset it, and the reset can destroy the answer before the sender (or a reverse
+/// proxy, which then answers 502) reads it: nginx's lingering close, for the inbox.
+const DRAIN_BYTES: usize = 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and discards what is left of a body that will be refused, within [`DRAIN_BYTES`]
+/// and [`DRAIN_TIME`]; one declared larger is not read at all.
+async fn drain(body: Body, declared: Option<usize>) {
+    if declared.is_some_and(|l| l > DRAIN_BYTES) {
+        return;
+    }
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut read = 0usize;
+        while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut stream).await {
+            read += chunk.len();
+            if read > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The whole body, or `None` when it is longer than `limit`: then the rest is drained, so
+/// that the 413 reaches the sender.
+async fn read_within(body: Body, limit: usize) -> Option<Bytes> {
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk.ok()?;
+        if buf.len() + chunk.len() > limit {
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                let mut read = buf.len() + chunk.len();
+                while let Some(Ok(more)) = futures_util::StreamExt::next(&mut stream).await {
+                    read += more.len();
+                    if read > limit + DRAIN_BYTES {
+                        break;
+                    }
+                }
+            })
+            .await;
+            return None;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Some(buf.freeze())
 }
 
 /// Items on a page of `GET /inbox` when no `limit` is given.
