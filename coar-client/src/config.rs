@@ -31,6 +31,12 @@ pub struct ClientConfig {
     /// Which certificate authorities HTTPS peers are checked against (default: the
     /// operating system's and the bundled Mozilla roots).
     pub tls_roots: TlsRoots,
+    /// The key every POST is signed with (RFC 9421): `Content-Digest`, then
+    /// `Signature-Input` and `Signature` over [`coar_ldn::signature::COVERED`], each
+    /// redirect hop signed for its own URI. `None` (the default) sends unsigned requests.
+    pub signing: Option<std::sync::Arc<coar_ldn::signature::SigningKey>>,
+    /// How long a signature is valid: its `expires` is `created` plus this (default 5 min).
+    pub signature_ttl: Duration,
 }
 
 /// The certificate authorities an HTTPS peer's certificate may chain to.
@@ -87,6 +93,8 @@ impl Default for ClientConfig {
             tokens: Vec::new(),
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             tls_roots: TlsRoots::default(),
+            signing: None,
+            signature_ttl: Duration::from_secs(300),
         }
     }
 }

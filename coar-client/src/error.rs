@@ -31,6 +31,9 @@ pub enum ClientError {
     /// The response was larger than the limit.
     #[error("the response from {0} is larger than the limit")]
     TooLarge(String),
+    /// The request could not be signed (a key id that is not printable ASCII, say).
+    #[error("the request cannot be signed: {0}")]
+    Signing(String),
     /// The response could not be read as what was expected.
     #[error("unexpected response from {url}: {message}")]
     BadResponse {

@@ -41,6 +41,48 @@ impl Client {
             .map(|(_, t)| t.as_str())
     }
 
+    /// The headers of a request body: its media type and, with a signing key, its digest
+    /// and the signature over this hop's method and URI.
+    fn body_headers(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: &[u8],
+    ) -> Result<header::HeaderMap, ClientError> {
+        use coar_ldn::signature::{Request, content_digest, sign_request};
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(CONTENT_TYPE),
+        );
+        let Some(key) = &self.config.signing else {
+            return Ok(headers);
+        };
+        let value = |v: String| {
+            header::HeaderValue::from_str(&v).map_err(|e| ClientError::Signing(e.to_string()))
+        };
+        headers.insert("content-digest", value(content_digest(body))?);
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let ttl = i64::try_from(self.config.signature_ttl.as_secs()).unwrap_or(i64::MAX);
+        let (input, signature) = sign_request(
+            key,
+            &Request {
+                method: method.as_str(),
+                target_uri: url.as_str(),
+                headers: &headers,
+            },
+            "coar",
+            created,
+            Some(created.saturating_add(ttl)),
+        )
+        .map_err(|e| ClientError::Signing(e.to_string()))?;
+        headers.insert("signature-input", value(input)?);
+        headers.insert("signature", value(signature)?);
+        Ok(headers)
+    }
+
     /// One request, following redirects by hand: every hop is checked against the address
     /// policy, and a POST is repeated only on 307 and 308.
     pub(crate) async fn request(
@@ -63,7 +105,7 @@ impl Client {
             }
             if let Some(b) = body {
                 req = req
-                    .header(header::CONTENT_TYPE, CONTENT_TYPE)
+                    .headers(self.body_headers(&method, &url, b)?)
                     .body(b.to_vec());
             }
             let mut response = req

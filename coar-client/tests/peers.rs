@@ -453,3 +453,84 @@ async fn tokens_discovery_cache_and_paged_listings() {
         ]
     );
 }
+
+/// With a signing key, each POST carries `Content-Digest` and an RFC 9421 signature over the
+/// method, the target URI (each redirect hop's own: a hop is signed again), the digest and
+/// the media type, which the receiver verifies with the sender's public key. Without a key,
+/// nothing is signed.
+#[tokio::test]
+async fn signed_posts_verify_at_the_receiver_on_every_hop() {
+    use coar_ldn::signature::{Policy, Request, SigningKey, verify_request};
+    let (key, _) = SigningKey::generate_ed25519("sender-key-1").unwrap();
+    let public = key.verifying_key();
+    let base: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let (b, s) = (base.clone(), seen.clone());
+    let router = Router::new()
+        .route(
+            "/moved",
+            post(|| async {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, "/inbox")],
+                )
+            }),
+        )
+        .route(
+            "/inbox",
+            post(
+                move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+                    let (b, s, public) = (b.clone(), s.clone(), public.clone());
+                    async move {
+                        let target = format!("{}{uri}", b.get().unwrap());
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs() as i64;
+                        let req = Request {
+                            method: "POST",
+                            target_uri: &target,
+                            headers: &headers,
+                        };
+                        let outcome =
+                            match verify_request(&req, &body, now, Policy::default(), |id| {
+                                (id == public.key_id()).then(|| public.clone())
+                            }) {
+                                Ok(Some(v)) => format!("verified {} at {target}", v.key.key_id()),
+                                Ok(None) => "unsigned".to_owned(),
+                                Err(e) => format!("refused: {}", e.reason()),
+                            };
+                        let status = if outcome.starts_with("refused") {
+                            StatusCode::UNAUTHORIZED
+                        } else {
+                            StatusCode::CREATED
+                        };
+                        s.lock().unwrap().push(outcome);
+                        status
+                    }
+                },
+            ),
+        );
+    let url = serve(router).await;
+    base.set(url.clone()).unwrap();
+    let signing = client(ClientConfig {
+        signing: Some(Arc::new(key)),
+        ..local()
+    });
+    let receipt = signing
+        .send(&offer(), &format!("{url}/moved"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, 201);
+    client(local())
+        .send(&offer(), &format!("{url}/inbox"))
+        .await
+        .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            format!("verified sender-key-1 at {url}/inbox"),
+            "unsigned".to_owned()
+        ]
+    );
+}

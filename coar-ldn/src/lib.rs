@@ -52,6 +52,8 @@
 //! - [`budget`]: the limits on the work one peer document may cause (depth, triples, output
 //!   size, time), enforced by every parser here.
 //! - [`json`]: strict JSON (I-JSON): repeated member names refused, with their pointer.
+//! - [`signature`]: HTTP Message Signatures (RFC 9421) and `Content-Digest` (RFC 9530) on
+//!   requests: signing, verifying with a named reason for each refusal, keys as JWKs.
 //! - [`receiver`]: the receiver core: media type and bytes in, a parsed notification or a
 //!   typed error with its HTTP status out.
 //! - [`inbox`]: the inbox listing (`ldp:contains`) with paging links, as JSON-LD with an
@@ -72,6 +74,7 @@ pub mod link;
 pub mod rdf;
 #[cfg(feature = "rdf")]
 pub mod receiver;
+pub mod signature;
 
 pub use budget::{Budget, Exceeded};
 pub use conneg::{

@@ -790,3 +790,115 @@ async fn backup_export_and_import_move_an_installation() {
     assert_eq!(code, Some(1));
     assert!(err.contains("not empty"), "{err}");
 }
+
+/// `send --key FILE` signs the POST (RFC 9421): the receiver verifies it with the key's
+/// public half, under the key's thumbprint as keyid (or `--key-id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_signs_with_the_key_given() {
+    use coar_ldn::signature::{Policy, Request, SigningKey, pkcs8_pem, verify_request};
+    let (key, pkcs8) = SigningKey::generate_ed25519("unused").unwrap();
+    let public = key.verifying_key();
+    let thumbprint = public.thumbprint();
+    let dir = temp_dir();
+    let key_file = dir.join("sender.pem");
+    std::fs::write(&key_file, pkcs8_pem(&pkcs8)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inbox = format!("http://{}/inbox", listener.local_addr().unwrap());
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let (s, target) = (seen.clone(), inbox.clone());
+    let router = axum::Router::new().route(
+        "/inbox",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (s, target) = (s.clone(), target.clone());
+                let mut public = public.clone();
+                async move {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64;
+                    let req = Request {
+                        method: "POST",
+                        target_uri: &target,
+                        headers: &headers,
+                    };
+                    let outcome = verify_request(&req, &body, now, Policy::default(), |id| {
+                        // Known under its thumbprint and under the id an operator gave it.
+                        (id == public.thumbprint() || id == "https://repo.example/#key").then(
+                            || {
+                                public = coar_ldn::signature::VerifyingKey::from_jwk(&{
+                                    let mut jwk = public.to_jwk();
+                                    jwk["kid"] = serde_json::json!(id);
+                                    jwk
+                                })
+                                .unwrap();
+                                public.clone()
+                            },
+                        )
+                    });
+                    s.lock().unwrap().push(match outcome {
+                        Ok(Some(v)) => format!("verified {}", v.key.key_id()),
+                        Ok(None) => "unsigned".into(),
+                        Err(e) => format!("refused {}", e.reason()),
+                    });
+                    (axum::http::StatusCode::CREATED, [("location", "/inbox/1")])
+                }
+            },
+        )
+        // `--to` looks for an advertised inbox first; this one advertises none.
+        .get(|| async { "" }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let example = fixture("spec/announce-review.json").display().to_string();
+    let key_path = key_file.display().to_string();
+    for extra in [vec![], vec!["--key-id", "https://repo.example/#key"]] {
+        let mut args = vec![
+            "send".to_owned(),
+            example.clone(),
+            "--to".to_owned(),
+            inbox.clone(),
+            "--allow-private-targets".to_owned(),
+            "--key".to_owned(),
+            key_path.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let dir = dir.clone();
+        let out = tokio::task::spawn_blocking(move || command(&dir).args(&args).output().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A key file that is not one: a usage error, nothing sent.
+    std::fs::write(dir.join("not-a-key.pem"), "hello").unwrap();
+    let bad = dir.join("not-a-key.pem").display().to_string();
+    let (d, i) = (dir.clone(), inbox.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        command(&d)
+            .args([
+                "send",
+                &example,
+                "--to",
+                &i,
+                "--allow-private-targets",
+                "--key",
+                &bad,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            format!("verified {thumbprint}"),
+            "verified https://repo.example/#key".to_owned()
+        ]
+    );
+}

@@ -92,6 +92,14 @@ pub(crate) struct SendArgs {
     /// --in-reply-to) when --reply-to is not given. Default: ./coar-notify.db, when it exists.
     #[arg(long, env = "COAR_DATABASE_URL")]
     database_url: Option<String>,
+    /// Sign the POST (HTTP Message Signatures, RFC 9421) with this private key: a PKCS#8 PEM
+    /// file, Ed25519 or RSA (then RSA-PSS-SHA512).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// The signature's keyid, as the receiver knows the key [default: the key's RFC 7638
+    /// thumbprint].
+    #[arg(long, requires = "key")]
+    key_id: Option<String>,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -101,22 +109,49 @@ pub(crate) struct SendArgs {
 fn exit_for(err: &coar_client::ClientError) -> ExitCode {
     use coar_client::ClientError as E;
     ExitCode::from(match err {
-        E::Invalid(_) | E::BadUrl(_) => 2,
+        E::Invalid(_) | E::BadUrl(_) | E::Signing(_) => 2,
         E::Status(_) | E::BadResponse { .. } | E::TooLarge(_) => 1,
         E::Unreachable(_) | E::Forbidden(_) | E::Redirect(_) | E::NoInbox(_) => 3,
     })
 }
 
 fn client(net: &NetArgs) -> Result<coar_client::Client, coar_client::ClientError> {
+    signing_client(net, None)
+}
+
+/// A client that signs its POSTs with `signing`, if given.
+fn signing_client(
+    net: &NetArgs,
+    signing: Option<std::sync::Arc<coar_ldn::signature::SigningKey>>,
+) -> Result<coar_client::Client, coar_client::ClientError> {
     let env = coar_client::ClientConfig::from_env();
     coar_client::Client::new(
         coar_client::ClientConfig {
             allow_private: net.allow_private_targets || env.allow_private,
             timeout: net.timeout,
+            signing,
             ..env
         },
         coar_server::contexts(),
     )
+}
+
+/// The private key of `--key`, under `--key-id` or its thumbprint.
+fn signing_key(
+    file: &std::path::Path,
+    key_id: Option<&str>,
+) -> Result<std::sync::Arc<coar_ldn::signature::SigningKey>, String> {
+    use coar_ldn::signature::SigningKey;
+    let pem =
+        std::fs::read_to_string(file).map_err(|e| format!("--key {}: {e}", file.display()))?;
+    let read = |id: &str| {
+        SigningKey::from_pem(id, &pem).map_err(|e| format!("--key {}: {e}", file.display()))
+    };
+    let key = match key_id {
+        Some(id) => read(id)?,
+        None => read(&read("")?.verifying_key().thumbprint())?,
+    };
+    Ok(std::sync::Arc::new(key))
 }
 
 /// A notification of `--pattern` from coar-model's template of it: the flags and `--set`
@@ -269,7 +304,14 @@ pub(crate) fn send(args: SendArgs) -> ExitCode {
         return ExitCode::from(3);
     };
     rt.block_on(async move {
-        let client = match client(&args.net) {
+        let signing = match &args.key {
+            Some(file) => match signing_key(file, args.key_id.as_deref()) {
+                Ok(key) => Some(key),
+                Err(e) => return usage(e),
+            },
+            None => None,
+        };
+        let client = match signing_client(&args.net, signing) {
             Ok(c) => c,
             Err(e) => return usage(e),
         };
