@@ -16,6 +16,7 @@ use crate::{
 pub struct Core {
     config: Config,
     urls: Urls,
+    signing: std::sync::Arc<coar_ldn::signature::SigningKey>,
     store: Store,
     receiver: Receiver,
     metrics: metrics::Metrics,
@@ -27,6 +28,55 @@ pub struct Core {
     pub(crate) address_limit: Option<limits::Limiter>,
     pub(crate) service_limit: Option<limits::Limiter>,
     pub(crate) quarantined: limits::QuarantineCounts,
+}
+
+/// How long a retired signing key stays published.
+pub const KEY_GRACE: chrono::Duration = chrono::Duration::days(7);
+
+/// The key of `signing_key_file`, or the database's key in use (an Ed25519 key made now if
+/// there is none); its `keyid` is its RFC 7638 thumbprint.
+async fn signing_key(
+    config: &Config,
+    store: &Store,
+) -> Result<std::sync::Arc<coar_ldn::signature::SigningKey>, coar_store::StoreError> {
+    use coar_ldn::signature::SigningKey;
+    let invalid = |message: String| coar_store::StoreError::Invalid {
+        field: "signing_key_file",
+        message,
+    };
+    let key = match &config.signing_key_file {
+        Some(file) => {
+            let pem = std::fs::read_to_string(file)
+                .map_err(|e| invalid(format!("{}: {e}", file.display())))?;
+            let read = |kid: &str| {
+                SigningKey::from_pem(kid, &pem)
+                    .map_err(|e| invalid(format!("{}: {e}", file.display())))
+            };
+            read(&read("")?.verifying_key().thumbprint())?
+        }
+        None => {
+            let fresh = new_signing_key().map_err(coar_store::StoreError::Unavailable)?;
+            let stored = store.active_signing_key(|| fresh).await?;
+            SigningKey::from_pkcs8(&stored.kid, &stored.pkcs8).map_err(|e| {
+                coar_store::StoreError::Invalid {
+                    field: "signing key",
+                    message: format!("the stored key {}: {e}", stored.kid),
+                }
+            })?
+        }
+    };
+    Ok(std::sync::Arc::new(key))
+}
+
+/// A fresh Ed25519 key to store, named by its thumbprint.
+pub fn new_signing_key() -> Result<coar_store::NewSigningKey, String> {
+    use coar_ldn::signature::SigningKey;
+    let (key, pkcs8) = SigningKey::generate_ed25519("").map_err(|e| e.to_string())?;
+    Ok(coar_store::NewSigningKey {
+        kid: key.verifying_key().thumbprint(),
+        alg: key.algorithm().name().to_owned(),
+        pkcs8,
+    })
 }
 
 /// Building a [`Core`] failed: the database could not be opened or migrated, or an HTTP
@@ -46,7 +96,9 @@ impl Core {
             per_inbox: config.deliveries_per_inbox,
         };
         let store = Store::open_with(store_config).await?;
+        let signing = signing_key(&config, &store).await?;
         let client_config = coar_client::ClientConfig {
+            signing: Some(signing.clone()),
             allow_private: config.allow_private_targets,
             timeout: config.send_timeout,
             user_agent: format!(
@@ -94,8 +146,34 @@ impl Core {
             service_limit: config.service_rate_limit.map(limits::Limiter::new),
             quarantined: limits::QuarantineCounts::default(),
             urls: Urls::new(&config.base_url),
+            signing,
             config,
         })
+    }
+
+    /// The key what this server sends is signed with.
+    pub fn signing_key(&self) -> &coar_ldn::signature::SigningKey {
+        &self.signing
+    }
+
+    /// The public keys peers verify this server's signatures with: the key in use, and
+    /// those retired less than [`KEY_GRACE`] ago (what they signed may still be in flight
+    /// or in a peer's retry queue).
+    pub async fn published_keys(
+        &self,
+    ) -> Result<Vec<coar_ldn::signature::VerifyingKey>, coar_store::StoreError> {
+        let mut keys = vec![self.signing.verifying_key()];
+        let since = chrono::Utc::now() - KEY_GRACE;
+        for stored in self.store.signing_keys().await? {
+            if stored.kid == self.signing.key_id() || stored.retired_at.is_some_and(|at| at < since)
+            {
+                continue;
+            }
+            if let Ok(k) = coar_ldn::signature::SigningKey::from_pkcs8(&stored.kid, &stored.pkcs8) {
+                keys.push(k.verifying_key());
+            }
+        }
+        Ok(keys)
     }
 
     /// The settings.

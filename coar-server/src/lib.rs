@@ -69,7 +69,7 @@ pub mod worker;
 
 pub use admission::{Admitted, Peer, Rejection};
 pub use config::{Config, ConfigError, TrustPolicy};
-pub use engine::{BodyError, Core, OpenError, contexts};
+pub use engine::{BodyError, Core, KEY_GRACE, OpenError, contexts, new_signing_key};
 #[cfg(feature = "http")]
 pub use web::{App, app, app_with, inbox_link_layer, router, serve};
 

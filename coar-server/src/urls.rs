@@ -44,6 +44,11 @@ impl Urls {
         format!("{}/constraints", self.base)
     }
 
+    /// The JWK Set of the keys this server signs with.
+    pub fn keys(&self) -> String {
+        format!("{}/keys", self.base)
+    }
+
     /// The Atom feed.
     pub fn feed(&self) -> String {
         format!("{}/feed", self.base)

@@ -54,6 +54,7 @@
 
 mod cidr;
 mod entity;
+mod keys;
 pub mod migration;
 mod model;
 mod notifications;
@@ -69,6 +70,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
 pub use cidr::Cidr;
+pub use keys::{NewSigningKey, StoredSigningKey};
 pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, Stats};
 pub use notifications::{Inserted, NewNotification};
 pub use queue::{Claim, Delivery, Failure};

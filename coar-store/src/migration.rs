@@ -15,11 +15,12 @@ use sea_orm::{
 };
 
 /// Every migration's name, in order.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // Named `migration` by sea-orm-migration's derive, after the file it was in.
     "migration",
     "m0002_sender_evidence",
     "m0003_delivery_threads",
+    "m0004_signing_keys",
 ];
 
 /// The schema a database is at once every migration ran: the last migration's name.
@@ -30,6 +31,7 @@ async fn run_one(name: &str, schema: &Schema<'_>) -> Result<(), DbErr> {
         "migration" => m0001_initial(schema).await,
         "m0002_sender_evidence" => m0002_sender_evidence(schema).await,
         "m0003_delivery_threads" => m0003_delivery_threads(schema).await,
+        "m0004_signing_keys" => m0004_signing_keys(schema).await,
         other => unreachable!("no migration {other}"),
     }
 }
@@ -558,6 +560,56 @@ async fn m0003_delivery_threads(manager: &Schema<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
+    }
+    Ok(())
+}
+
+#[derive(DeriveIden)]
+enum SigningKeys {
+    Table,
+    Id,
+    Kid,
+    Alg,
+    PrivatePkcs8,
+    Slot,
+    CreatedAt,
+    RetiredAt,
+}
+
+/// The installation's own signing keys (HTTP Message Signatures on what it sends), shared by
+/// every process on the database: `slot` is `active` for the one in use (a unique index:
+/// two processes starting together cannot both make one) and `NULL` once retired.
+async fn m0004_signing_keys(manager: &Schema<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(SigningKeys::Table)
+                .if_not_exists()
+                .col(pk(SigningKeys::Id))
+                .col(short(SigningKeys::Kid, 128))
+                .col(short(SigningKeys::Alg, 32))
+                .col(text(SigningKeys::PrivatePkcs8))
+                .col(short_null(SigningKeys::Slot, 16))
+                .col(int64(SigningKeys::CreatedAt))
+                .col(int64_null(SigningKeys::RetiredAt))
+                .to_owned(),
+        )
+        .await?;
+    for (name, col) in [
+        ("ux_signing_keys_kid", SigningKeys::Kid),
+        ("ux_signing_keys_slot", SigningKeys::Slot),
+    ] {
+        manager
+            .create_index(
+                Index::create()
+                    .name(name)
+                    .table(SigningKeys::Table)
+                    .col(col)
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
     }
     Ok(())
 }

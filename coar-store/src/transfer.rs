@@ -6,7 +6,7 @@
 //! (base64, byte for byte), queue states, leases, evidence and thread keys; every attempt;
 //! every link; every service with its hashed tokens; each row with its key. One line per row
 //! (`{"kind": "notification", …}`), in a fixed order (services, notifications, attempts,
-//! links, each by key), between a header naming the format and schema and a trailer
+//! links, signing keys, each by key), between a header naming the format and schema and a trailer
 //! counting the rows, so that a cut-off file is refused rather than half imported. Exporting
 //! what was imported gives the same bytes, whichever backends it went through.
 
@@ -39,6 +39,10 @@ pub struct Counts {
     pub attempts: u64,
     /// Indexed links (the URIs each notification names).
     pub links: u64,
+    /// The installation's signing keys (private keys: keep an export as safe as the
+    /// database).
+    #[serde(default)]
+    pub signing_keys: u64,
 }
 
 /// One line of an export.
@@ -54,6 +58,7 @@ enum Line {
     Notification(Box<entity::notification::Model>),
     Attempt(entity::attempt::Model),
     Link(entity::link::Model),
+    SigningKey(entity::signing_key::Model),
     End(Counts),
 }
 
@@ -133,6 +138,7 @@ impl Store {
             notifications: export_table!(self, out, notification, Notification),
             attempts: export_table!(self, out, attempt, Attempt),
             links: export_table!(self, out, link, Link),
+            signing_keys: export_table!(self, out, signing_key, SigningKey),
         };
         write_line(out, &Line::End(counts))?;
         out.flush().map_err(io_error)?;
@@ -181,7 +187,7 @@ impl Store {
         let mut counts = Counts::default();
         let mut batch = Batch::default();
         // Kinds must come in the export's order: 0 services, 1 notifications, 2 attempts,
-        // 3 links.
+        // 3 links, 4 signing keys.
         let mut stage = 0;
         let mut end = None;
         for (n, line) in lines.enumerate() {
@@ -197,7 +203,8 @@ impl Store {
                 Line::Notification(_) => 1,
                 Line::Attempt(_) => 2,
                 Line::Link(_) => 3,
-                Line::End(_) => 4,
+                Line::SigningKey(_) => 4,
+                Line::End(_) => 5,
                 Line::Header { .. } => {
                     return Err(invalid(format!("line {number}: a second header")));
                 }
@@ -208,6 +215,13 @@ impl Store {
             if kind > stage {
                 batch.flush(&txn).await?;
                 stage = kind;
+                if kind == 4 {
+                    // The installation keeps its identity: its keys replace any the new
+                    // database made for itself when a server first opened it.
+                    entity::signing_key::Entity::delete_many()
+                        .exec(&txn)
+                        .await?;
+                }
             }
             match parsed {
                 Line::Service(m) => {
@@ -225,6 +239,10 @@ impl Store {
                 Line::Link(m) => {
                     counts.links += 1;
                     batch.links.push(m.into_active_model());
+                }
+                Line::SigningKey(m) => {
+                    counts.signing_keys += 1;
+                    batch.signing_keys.push(m.into_active_model());
                 }
                 Line::End(expected) => end = Some(expected),
                 Line::Header { .. } => unreachable!("refused above"),
@@ -307,11 +325,16 @@ struct Batch {
     notifications: Vec<entity::notification::ActiveModel>,
     attempts: Vec<entity::attempt::ActiveModel>,
     links: Vec<entity::link::ActiveModel>,
+    signing_keys: Vec<entity::signing_key::ActiveModel>,
 }
 
 impl Batch {
     fn len(&self) -> usize {
-        self.services.len() + self.notifications.len() + self.attempts.len() + self.links.len()
+        self.services.len()
+            + self.notifications.len()
+            + self.attempts.len()
+            + self.links.len()
+            + self.signing_keys.len()
     }
 
     async fn flush(&mut self, txn: &impl ConnectionTrait) -> Result<(), StoreError> {
@@ -332,6 +355,11 @@ impl Batch {
         }
         if !self.links.is_empty() {
             entity::link::Entity::insert_many(std::mem::take(&mut self.links))
+                .exec_without_returning(txn)
+                .await?;
+        }
+        if !self.signing_keys.is_empty() {
+            entity::signing_key::Entity::insert_many(std::mem::take(&mut self.signing_keys))
                 .exec_without_returning(txn)
                 .await?;
         }

@@ -368,7 +368,7 @@ store_test!(
             .key;
         // As a release before M0002 left it: their rows absent from seaql_migrations (the table
         // sea-orm-migration kept, which the store's runner reads), no bearer_sha256 column, no
-        // thread_key column, index or queue_locks table.
+        // thread_key column, index or queue_locks table, no signing_keys table.
         let raw = sea_orm::Database::connect(db.url.replacen("mariadb://", "mysql://", 1))
             .await
             .unwrap();
@@ -380,7 +380,8 @@ store_test!(
             _ => "DROP INDEX ix_notifications_thread",
         };
         for sql in [
-            "DELETE FROM seaql_migrations WHERE version IN ('m0002_sender_evidence', 'm0003_delivery_threads')",
+            "DELETE FROM seaql_migrations WHERE version IN ('m0002_sender_evidence', 'm0003_delivery_threads', 'm0004_signing_keys')",
+            "DROP TABLE signing_keys",
             "ALTER TABLE notifications DROP COLUMN bearer_sha256",
             drop_index,
             "ALTER TABLE notifications DROP COLUMN thread_key",
@@ -409,6 +410,7 @@ store_test!(
             [
                 "m0002_sender_evidence",
                 "m0003_delivery_threads",
+                "m0004_signing_keys",
                 "migration"
             ]
         );

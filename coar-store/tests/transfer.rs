@@ -15,6 +15,23 @@ use serde_json::json;
 /// outbound ones delivered and retrying, with their attempts and links; and bodies whose
 /// bytes a careless copy would change (non-ASCII, U+2028, CRLF, a Turtle body).
 async fn populate(store: &Store) {
+    // The installation's signing keys: one retired, one in use (opaque bytes here).
+    store
+        .active_signing_key(|| coar_store::NewSigningKey {
+            kid: "first-key".into(),
+            alg: "ed25519".into(),
+            pkcs8: vec![0x30, 0x2e, 0x02, 0x01, 0x00],
+        })
+        .await
+        .unwrap();
+    store
+        .rotate_signing_key(coar_store::NewSigningKey {
+            kid: "second-key".into(),
+            alg: "rsa-pss-sha512".into(),
+            pkcs8: (0..=255).collect(),
+        })
+        .await
+        .unwrap();
     store
         .add_service(&ServiceInput {
             name: "Repository «Ünï»".into(),
@@ -142,6 +159,7 @@ async fn sqlite_to_postgres_to_mariadb_to_sqlite_is_byte_identical() {
         "{counts:?}"
     );
     assert!(counts.attempts >= 5 && counts.links > 8, "{counts:?}");
+    assert_eq!(counts.signing_keys, 2, "{counts:?}");
     let mut exported = original.clone();
     let mut path = vec!["sqlite".to_owned()];
     for kind in [Kind::Postgres, Kind::MySql, Kind::Sqlite] {
@@ -149,7 +167,25 @@ async fn sqlite_to_postgres_to_mariadb_to_sqlite_is_byte_identical() {
             eprintln!("round trip: {kind:?} SKIPPED");
             continue;
         };
+        // A server that opened the new database first made a key of its own: the
+        // installation's replace it.
+        next.store
+            .active_signing_key(|| coar_store::NewSigningKey {
+                kid: "made-by-the-new-server".into(),
+                alg: "ed25519".into(),
+                pkcs8: vec![1],
+            })
+            .await
+            .unwrap();
         let imported = next.store.import(exported.as_slice()).await.unwrap();
+        let keys = next.store.signing_keys().await.unwrap();
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.kid.as_str(), k.retired_at.is_some()))
+                .collect::<Vec<_>>(),
+            [("second-key", false), ("first-key", true)],
+            "{kind:?}"
+        );
         assert_eq!(imported, counts, "{kind:?}");
         let (again, _) = export(&next.store).await;
         assert!(
@@ -222,7 +258,9 @@ async fn imports_refuse_what_they_cannot_take_whole() {
     );
     let other = text.replacen("\"version\":1", "\"version\":99", 1);
     assert!(refused(other, "version").await.contains("header"));
-    let schema = text.replacen("m0003_delivery_threads", "m0099_future", 1);
+    let header: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    let current = header["schema"].as_str().unwrap();
+    let schema = text.replacen(current, "m0099_future", 1);
     assert!(refused(schema, "schema").await.contains("schema"));
     let miscounted = text.replacen("\"services\":2", "\"services\":3", 1);
     assert!(refused(miscounted, "counts").await.contains("trailer"));

@@ -123,6 +123,10 @@ settings! {
     /// Origins whose web pages may POST to the inbox (CORS, with preflight), comma-separated,
     /// or * for any [default: none]
     cors_post_origins: String, "COAR_CORS_POST_ORIGINS", [long, env = "COAR_CORS_POST_ORIGINS"];
+    /// The private key what this server sends is signed with (HTTP Message Signatures): a
+    /// PKCS#8 PEM file, Ed25519 or RSA [default: an Ed25519 key generated on first start and
+    /// kept in the database]
+    signing_key_file: String, "COAR_SIGNING_KEY_FILE", [long, env = "COAR_SIGNING_KEY_FILE"];
     /// Certificate authorities of HTTPS peers: system+bundled, system or bundled
     /// [default: system+bundled]
     tls_roots: String, "COAR_TLS_ROOTS", [long, env = "COAR_TLS_ROOTS"];

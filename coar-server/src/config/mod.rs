@@ -125,6 +125,10 @@ pub struct Config {
     /// store, where an institution installs its own authority, and the bundled Mozilla
     /// roots), `system` or `bundled`.
     pub tls_roots: coar_client::TlsRoots,
+    /// `COAR_SIGNING_KEY_FILE`: a PKCS#8 PEM private key (Ed25519, or RSA for
+    /// RSA-PSS-SHA512) that what this server sends is signed with. Default: an Ed25519 key
+    /// generated on first start and kept in the database, shared by every process on it.
+    pub signing_key_file: Option<std::path::PathBuf>,
     /// `COAR_PUBLISH_UNTRUSTED`: whether notifications attributed to no registered service
     /// are shown in the public inbox listing and feed (default false; with `COAR_TRUST=accept`,
     /// an open inbox, everything is published).
@@ -426,6 +430,7 @@ impl Config {
             metrics_token,
             forwarded_header,
             tls_roots,
+            signing_key_file: merged.signing_key_file.map(std::path::PathBuf::from),
             publish_untrusted,
             rate_limit,
             service_rate_limit,

@@ -341,6 +341,21 @@ COAR Notify pattern are {}. Remote JSON-LD contexts other than ActivityStreams 2
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
+/// `GET /keys`: the JWK Set of the keys this server signs what it sends with (HTTP Message
+/// Signatures): the key in use, and those retired within the grace period. Named by
+/// `jwks_uri` in the service description; a peer registers it as this server's key set.
+pub async fn keys(State(app): State<Arc<App>>) -> Result<Response, ProblemDetails> {
+    let keys = app.core().published_keys().await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        coar_ldn::signature::jwk_set(&keys).to_string(),
+    )
+        .into_response())
+}
+
 /// `GET /`: the service description (JSON-LD with an inline context, or Turtle, N-Triples,
 /// N-Quads), naming its inbox; the inbox is also in a `Link` header, so that a sender that
 /// knows only this server's URL discovers it.
@@ -359,6 +374,8 @@ pub async fn description(
             "constrainedBy": {"@id": "ldp:constrainedBy", "@type": "@id"},
             "name": "as:name",
             "feed": "http://www.w3.org/ns/hydra/core#template",
+            // RFC 8414's name for the URL of a JWK Set (IANA OAuth metadata registry).
+            "jwks_uri": {"@id": "https://www.iana.org/assignments/oauth-parameters#jwks_uri", "@type": "@id"},
         },
                 "@id": app.urls().service(),
         "@type": "as:Service",
@@ -366,6 +383,7 @@ pub async fn description(
         "inbox": app.inbox_url(),
                 "constrainedBy": app.urls().constraints(),
         "feed": format!("{}{}", app.urls().feed(), crate::web::feed::TEMPLATE),
+        "jwks_uri": app.urls().keys(),
     });
     let body = match format {
         RdfFormat::JsonLd => doc.to_string(),

@@ -153,6 +153,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(inbox::description))
         .route("/inbox/{key}", get(inbox::read))
         .route("/constraints", get(inbox::constraints))
+        .route("/keys", get(inbox::keys))
         .route("/feed", get(feed::feed))
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(api::openapi))

@@ -5,3 +5,4 @@ pub mod attempt;
 pub mod link;
 pub mod notification;
 pub mod service;
+pub mod signing_key;

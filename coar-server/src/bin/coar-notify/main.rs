@@ -3,10 +3,12 @@
 //!
 //! - [`run`]: `serve`, `worker`, `migrate`, on the settings of [`coar_server::config`];
 //! - [`services`]: the registry of trusted services;
+//! - [`keys`]: the keys this server signs with;
 //! - [`net`]: `send`, `discover`, `inbox`, which talk to other servers;
 //! - [`offline`]: `validate`, `rdf`, which read files;
 //! - [`transfer`]: `backup`, `export`, `import`, which copy and move an installation.
 
+mod keys;
 mod net;
 mod offline;
 mod run;
@@ -99,6 +101,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: services::ServicesCommand,
     },
+    /// The keys this server signs what it sends with: list, rotate.
+    Keys {
+        #[command(subcommand)]
+        action: keys::KeysCommand,
+    },
     /// Print a notification's RDF.
     Rdf {
         /// A JSON-LD file.
@@ -127,6 +134,7 @@ fn main() -> ExitCode {
         Command::Validate { files, json } => offline::validate(&files, json),
         Command::Rdf { file, format } => offline::rdf(&file, &format),
         Command::Services { action } => services::run(cli.config, action),
+        Command::Keys { action } => keys::run(cli.config, action),
         Command::Send(args) => net::send(args),
         Command::Discover { url, net } => net::discover(&url, &net),
         Command::Inbox { url, net } => net::inbox(&url, &net),
