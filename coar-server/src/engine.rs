@@ -165,7 +165,9 @@ impl Core {
         let mut keys = vec![self.signing.verifying_key()];
         let since = chrono::Utc::now() - KEY_GRACE;
         for stored in self.store.signing_keys().await? {
-            if stored.kid == self.signing.key_id() || stored.retired_at.is_some_and(|at| at < since)
+            // The key in use is first already; a stored key never retired but not in use is
+            // one a key file overrides, which signs nothing.
+            if stored.kid == self.signing.key_id() || stored.retired_at.is_none_or(|at| at < since)
             {
                 continue;
             }
