@@ -148,3 +148,41 @@ async fn deliveries_are_signed_with_the_published_key_and_rotation_keeps_the_old
     s.stop().await;
     common::db::drop_db(db).await;
 }
+
+/// `COAR_SIGNING_KEY_FILE`: the file's key signs and is the one published, under its
+/// thumbprint; a file that holds no key stops the server at start-up, naming the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_file_is_the_key() {
+    use coar_ldn::signature::{SigningKey, pkcs8_pem};
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("coar-signing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, pkcs8) = SigningKey::generate_ed25519("").unwrap();
+    let file = dir.join("signing.pem");
+    std::fs::write(&file, pkcs8_pem(&pkcs8)).unwrap();
+    let path = file.display().to_string();
+    let s = common::start(&db.url, &[("signing_key_file", path.as_str())]).await;
+    let keys = published(&s).await;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key_id(), key.verifying_key().thumbprint());
+    assert_eq!(s.app.signing_key().key_id(), keys[0].key_id());
+    s.stop().await;
+    std::fs::write(&file, "not a key").unwrap();
+    let config = coar_server::Config::resolve(
+        coar_server::config::Layer {
+            database_url: Some(db.url.clone()),
+            signing_key_file: Some(path.clone()),
+            ..Default::default()
+        },
+        Default::default(),
+        None,
+    )
+    .unwrap();
+    let err = coar_server::Core::open(config, Default::default())
+        .await
+        .err()
+        .expect("no key in the file");
+    assert!(err.to_string().contains("signing_key_file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    common::db::drop_db(db).await;
+}
