@@ -124,6 +124,18 @@ impl Client {
                 let next = url
                     .join(location)
                     .map_err(|_| ClientError::Redirect(format!("bad Location {location:?}")))?;
+                // A signed POST is signed again for each hop's URI: only within the origin it
+                // was sent to, or an inbox could have our signature over its body for any
+                // other inbox.
+                if method == Method::POST
+                    && self.config.signing.is_some()
+                    && next.origin() != url.origin()
+                {
+                    return Err(ClientError::Redirect(format!(
+                        "{url} redirected a signed POST to another origin ({next}); it is not \
+                         signed for another server"
+                    )));
+                }
                 if method == Method::POST && !matches!(status.as_u16(), 307 | 308) {
                     return Err(ClientError::Redirect(format!(
                         "{url} answered {status} to a POST; only 307 and 308 are re-POSTed (to {next})"

@@ -513,6 +513,17 @@ async fn signed_posts_verify_at_the_receiver_on_every_hop() {
         );
     let url = serve(router).await;
     base.set(url.clone()).unwrap();
+    // The same server under another name is another origin: a signed POST is not followed
+    // there (it would be signed for an address the sender never chose).
+    let other_origin = url.replace("127.0.0.1", "localhost");
+    let elsewhere = serve(Router::new().route(
+        "/moved",
+        post(move || {
+            let to = format!("{other_origin}/inbox");
+            async move { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, to)]) }
+        }),
+    ))
+    .await;
     let signing = client(ClientConfig {
         signing: Some(Arc::new(key)),
         ..local()
@@ -522,6 +533,14 @@ async fn signed_posts_verify_at_the_receiver_on_every_hop() {
         .await
         .unwrap();
     assert_eq!(receipt.status, 201);
+    let refused = signing
+        .send(&offer(), &format!("{elsewhere}/moved"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Redirect(m) if m.contains("another origin")),
+        "{refused}"
+    );
     client(local())
         .send(&offer(), &format!("{url}/inbox"))
         .await

@@ -106,7 +106,8 @@ impl SigningKey {
         Ok((SigningKey::from_pkcs8(key_id, &der)?, der))
     }
 
-    /// A key from its PKCS#8 (DER) document: Ed25519 or RSA (2048 to 8192 bits).
+    /// A key from its PKCS#8 (DER) document: Ed25519 or RSA (2048 to 4096 bits, what ring
+    /// signs with).
     pub fn from_pkcs8(key_id: impl Into<String>, der: &[u8]) -> Result<SigningKey, KeyError> {
         let private = match Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
             Ok(k) => Private::Ed25519(k),
@@ -334,12 +335,12 @@ pub fn parse_jwk_set(set: &Value) -> Result<Vec<VerifyingKey>, KeyError> {
         .ok_or_else(|| KeyError("a JWK Set is an object with a keys array".into()))?;
     Ok(keys
         .iter()
-        .take(32)
         .filter(|k| {
             k.get("use")
                 .and_then(Value::as_str)
                 .is_none_or(|u| u == "sig")
         })
+        .take(32)
         .filter_map(|k| VerifyingKey::from_jwk(k).ok())
         .collect())
 }
@@ -489,9 +490,12 @@ pub struct Verified {
     pub created: i64,
     /// Its `expires`, if given.
     pub expires: Option<i64>,
-    /// SHA-256 (hex) of its parameters and signature value: what a receiver remembers for
-    /// [`Policy::max_age`] to refuse the same signature again.
+    /// SHA-256 (hex) of its parameters and signature value: what a receiver remembers until
+    /// [`remember_until`](Self::remember_until) to refuse the same signature again.
     pub replay_key: String,
+    /// Until when (Unix seconds) this signature would be accepted again: `created` plus the
+    /// policy's `max_age`, or its `expires` if sooner.
+    pub remember_until: i64,
 }
 
 /// One parsed signature: its label, covered components, parameters (serialized) and value.
@@ -574,6 +578,12 @@ fn parse_signatures(headers: &HeaderMap) -> Result<Option<Vec<Parsed>>, Signatur
             if !item.params.is_empty() {
                 return Err(SignatureError::UnsupportedComponent(format!(
                     "{} with parameters",
+                    name.as_str()
+                )));
+            }
+            if components.iter().any(|c| c == name.as_str()) {
+                return Err(SignatureError::Malformed(format!(
+                    "{} is covered twice",
                     name.as_str()
                 )));
             }
@@ -660,7 +670,8 @@ fn component(req: &Request<'_>, name: &str) -> Result<String, SignatureError> {
             .map_err(|e| SignatureError::Malformed(format!("the target URI: {e}")))
     };
     Ok(match name {
-        "@method" => req.method.to_ascii_uppercase(),
+        // As received: RFC 9421 §2.2.1 changes no case.
+        "@method" => req.method.to_owned(),
         "@target-uri" => req.target_uri.to_owned(),
         "@authority" => {
             let u = uri()?;
@@ -748,6 +759,15 @@ pub fn sign_request(
         return Err(SignatureError::Malformed(format!(
             "{label:?} is not a label"
         )));
+    }
+    // Structured-field integers have at most 15 digits.
+    const MAX_SF_INTEGER: i64 = 999_999_999_999_999;
+    if !(0..=MAX_SF_INTEGER).contains(&created)
+        || expires.is_some_and(|e| !(0..=MAX_SF_INTEGER).contains(&e))
+    {
+        return Err(SignatureError::Malformed(
+            "created and expires are seconds since 1970 of at most 15 digits".into(),
+        ));
     }
     let components: Vec<String> = COVERED.iter().map(|c| (*c).to_owned()).collect();
     let mut params = format!(
@@ -873,6 +893,7 @@ fn verify_one(
         return Err(SignatureError::BadSignature);
     }
     let mut seen = ring::digest::Context::new(&ring::digest::SHA256);
+    seen.update(&(s.params_serialized.len() as u64).to_be_bytes());
     seen.update(s.params_serialized.as_bytes());
     seen.update(&s.value);
     let replay_key = seen
@@ -881,11 +902,17 @@ fn verify_one(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    // Accepted while now is at most created + max_age and before expires: remembered that
+    // long, it cannot be accepted twice.
+    let remember_until = created
+        .saturating_add(policy.max_age)
+        .min(s.expires.unwrap_or(i64::MAX));
     Ok(Verified {
         label: s.label,
         key,
         created,
         expires: s.expires,
         replay_key,
+        remember_until,
     })
 }

@@ -96,8 +96,18 @@ fn rfc9421_ed25519_test_vector() {
     );
 }
 
-/// A request we sign, as coar-client does.
+/// A request we sign, as coar-client does (expiring five minutes after `created`).
 fn signed(key: &SigningKey, uri: &str, body: &[u8], created: i64) -> HeaderMap {
+    signed_until(key, uri, body, created, Some(created + 300))
+}
+
+fn signed_until(
+    key: &SigningKey,
+    uri: &str,
+    body: &[u8],
+    created: i64,
+    expires: Option<i64>,
+) -> HeaderMap {
     let mut h = headers(&[
         ("Content-Type", "application/ld+json"),
         ("Content-Digest", &content_digest(body)),
@@ -107,7 +117,7 @@ fn signed(key: &SigningKey, uri: &str, body: &[u8], created: i64) -> HeaderMap {
         target_uri: uri,
         headers: &h,
     };
-    let (input, value) = sign_request(key, &req, "coar", created, Some(created + 300)).unwrap();
+    let (input, value) = sign_request(key, &req, "coar", created, expires).unwrap();
     h.insert("signature-input", HeaderValue::from_str(&input).unwrap());
     h.insert("signature", HeaderValue::from_str(&value).unwrap());
     h
@@ -151,6 +161,19 @@ fn every_way_a_signed_request_can_be_wrong_is_named() {
         ok.replay_key,
         "the same signature has the same replay key: the caller refuses it the second time"
     );
+    assert_eq!(
+        ok.remember_until,
+        now + 300,
+        "as long as it would be accepted"
+    );
+    assert_ne!(
+        check(&signed(&key, uri, body, now + 1), uri, body, now + 1)
+            .unwrap()
+            .unwrap()
+            .replay_key,
+        ok.replay_key,
+        "another signature, another replay key"
+    );
     let reason = |r: Result<Option<signature::Verified>, SignatureError>| r.unwrap_err().reason();
     assert_eq!(
         reason(check(&h, uri, br#"{"type": "Undo"}"#, now)),
@@ -160,11 +183,13 @@ fn every_way_a_signed_request_can_be_wrong_is_named() {
         reason(check(&h, "https://inbox.example/other", body, now)),
         "bad-signature"
     );
-    assert_eq!(reason(check(&h, uri, body, now + 301)), "expired");
-    assert_eq!(
-        reason(check(&signed(&key, uri, body, now - 400), uri, body, now)),
-        "expired"
-    );
+    // Too old with no expires; expired though recent; each alone.
+    let no_expiry = signed_until(&key, uri, body, now - 400, None);
+    assert_eq!(reason(check(&no_expiry, uri, body, now)), "expired");
+    assert!(check(&no_expiry, uri, body, now - 200).unwrap().is_some());
+    let short = signed_until(&key, uri, body, now, Some(now + 10));
+    assert!(check(&short, uri, body, now + 5).unwrap().is_some());
+    assert_eq!(reason(check(&short, uri, body, now + 20)), "expired");
     assert_eq!(
         reason(check(&signed(&key, uri, body, now + 120), uri, body, now)),
         "not-yet-valid"
@@ -215,22 +240,60 @@ fn every_way_a_signed_request_can_be_wrong_is_named() {
         HeaderValue::from_str(&format!("s=:{value}:")).unwrap(),
     );
     assert_eq!(reason(check(&thin, uri, body, now)), "not-covered");
-    // Budgets: more signatures than read, an oversized header.
+    // Budgets, each on headers that are otherwise well formed: more signatures than read,
+    // more components than read, a header past its size; and a component covered twice.
+    let message =
+        |r: Result<Option<signature::Verified>, SignatureError>| r.unwrap_err().to_string();
+    let input = h["signature-input"].to_str().unwrap().to_owned();
+    let value = h["signature"].to_str().unwrap().to_owned();
+    let relabel = |text: &str, label: &str| text.replacen("coar=", &format!("{label}="), 1);
     let mut many = h.clone();
-    let five: Vec<String> = (0..5)
-        .map(|i| format!("s{i}=(\"@method\");created=1"))
-        .collect();
+    let labels = ["a", "b", "c", "d", "e"];
     many.insert(
         "signature-input",
-        HeaderValue::from_str(&five.join(", ")).unwrap(),
+        HeaderValue::from_str(&labels.map(|l| relabel(&input, l)).join(", ")).unwrap(),
     );
-    assert_eq!(reason(check(&many, uri, body, now)), "malformed");
+    many.insert(
+        "signature",
+        HeaderValue::from_str(&labels.map(|l| relabel(&value, l)).join(", ")).unwrap(),
+    );
+    assert!(message(check(&many, uri, body, now)).contains("more than 4 signatures"));
+    many.insert(
+        "signature-input",
+        HeaderValue::from_str(
+            &labels[..4]
+                .iter()
+                .map(|l| relabel(&input, l))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+        .unwrap(),
+    );
+    assert!(
+        check(&many, uri, body, now).unwrap().is_some(),
+        "four are read"
+    );
+    let mut wide = h.clone();
+    let seventeen: Vec<String> = (0..17).map(|i| format!("\"x-{i}\"")).collect();
+    wide.insert(
+        "signature-input",
+        HeaderValue::from_str(&format!("coar=({});created={now}", seventeen.join(" "))).unwrap(),
+    );
+    assert!(message(check(&wide, uri, body, now)).contains("more than 16 components"));
     let mut huge = h.clone();
+    let padding = format!(", pad=:{}:", "A".repeat(8192));
     huge.insert(
         "signature",
-        HeaderValue::from_str(&"a".repeat(9000)).unwrap(),
+        HeaderValue::from_str(&format!("{value}{padding}")).unwrap(),
     );
-    assert_eq!(reason(check(&huge, uri, body, now)), "malformed");
+    assert!(message(check(&huge, uri, body, now)).contains("longer than"));
+    let mut twice = h.clone();
+    twice.insert(
+        "signature-input",
+        HeaderValue::from_str(&input.replacen("\"@method\"", "\"@method\" \"@method\"", 1))
+            .unwrap(),
+    );
+    assert!(message(check(&twice, uri, body, now)).contains("covered twice"));
 }
 
 #[test]

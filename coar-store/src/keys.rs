@@ -8,8 +8,8 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 
 use crate::{Store, StoreError, entity::signing_key};
 
-/// A stored signing key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored signing key. Its `Debug` leaves the private key out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredSigningKey {
     /// Its key.
     pub key: i64,
@@ -25,8 +25,9 @@ pub struct StoredSigningKey {
     pub retired_at: Option<DateTime<Utc>>,
 }
 
-/// A key to store: its `keyid`, algorithm and PKCS#8 document.
-#[derive(Debug, Clone)]
+/// A key to store: its `keyid`, algorithm and PKCS#8 document. Its `Debug` leaves the
+/// private key out.
+#[derive(Clone)]
 pub struct NewSigningKey {
     /// The `keyid`.
     pub kid: String,
@@ -34,6 +35,27 @@ pub struct NewSigningKey {
     pub alg: String,
     /// The private key, PKCS#8 (DER).
     pub pkcs8: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("key", &self.key)
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
 }
 
 const ACTIVE: &str = "active";
