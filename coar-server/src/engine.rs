@@ -17,6 +17,9 @@ pub struct Core {
     config: Config,
     urls: Urls,
     signing: std::sync::Arc<coar_ldn::signature::SigningKey>,
+    /// The last read of [`Core::published_keys`], and when.
+    published:
+        std::sync::Mutex<Option<(std::time::Instant, Vec<coar_ldn::signature::VerifyingKey>)>>,
     store: Store,
     receiver: Receiver,
     metrics: metrics::Metrics,
@@ -147,6 +150,7 @@ impl Core {
             quarantined: limits::QuarantineCounts::default(),
             urls: Urls::new(&config.base_url),
             signing,
+            published: std::sync::Mutex::default(),
             config,
         })
     }
@@ -159,7 +163,25 @@ impl Core {
     /// The public keys peers verify this server's signatures with: the key in use, and
     /// those retired less than [`KEY_GRACE`] ago (what they signed may still be in flight
     /// or in a peer's retry queue).
+    ///
+    /// Read from the store at most once a minute: `/keys` is public, and each read decodes
+    /// the retired private keys to derive their public halves.
     pub async fn published_keys(
+        &self,
+    ) -> Result<Vec<coar_ldn::signature::VerifyingKey>, coar_store::StoreError> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+        if let Some((at, keys)) = &*self.published.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < FRESH
+        {
+            return Ok(keys.clone());
+        }
+        let keys = self.read_published_keys().await?;
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), keys.clone()));
+        Ok(keys)
+    }
+
+    async fn read_published_keys(
         &self,
     ) -> Result<Vec<coar_ldn::signature::VerifyingKey>, coar_store::StoreError> {
         let mut keys = vec![self.signing.verifying_key()];
