@@ -364,6 +364,11 @@ fn pem_decode(pem: &str, label: &str) -> Result<Vec<u8>, KeyError> {
         .map_err(|e| KeyError(format!("the PEM body is not base64: {e}")))
 }
 
+/// The PKCS#8 document (DER) of a PEM file's `PRIVATE KEY` block.
+pub fn pem_pkcs8(pem: &str) -> Result<Vec<u8>, KeyError> {
+    pem_decode(pem, "PRIVATE KEY")
+}
+
 /// A PEM document (`-----BEGIN PRIVATE KEY-----`) of a PKCS#8 key, to write to a file.
 pub fn pkcs8_pem(der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);

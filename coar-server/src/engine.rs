@@ -187,10 +187,15 @@ impl Core {
         let mut keys = vec![self.signing.verifying_key()];
         let since = chrono::Utc::now() - KEY_GRACE;
         for stored in self.store.signing_keys().await? {
-            // The key in use is first already; a stored key never retired but not in use is
-            // one a key file overrides, which signs nothing.
-            if stored.kid == self.signing.key_id() || stored.retired_at.is_none_or(|at| at < since)
-            {
+            // The key in use here is first already. A stored key in use that is not this
+            // process's is the database's newer one (rotated since this process started: the
+            // others sign with it), published unless a key file replaces the database's keys.
+            let skip = match stored.retired_at {
+                _ if stored.kid == self.signing.key_id() => true,
+                None => self.config.signing_key_file.is_some(),
+                Some(at) => at < since,
+            };
+            if skip {
                 continue;
             }
             if let Ok(k) = coar_ldn::signature::SigningKey::from_pkcs8(&stored.kid, &stored.pkcs8) {

@@ -30,6 +30,22 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
+/// Whether the composed reply `doc` is an Undo (it retracts an Offer sent from here) rather
+/// than an acknowledgement (which answers one received).
+pub fn retracts(doc: &Value) -> bool {
+    Notification::from_value(doc.clone())
+        .is_ok_and(|n| n.pattern() == Some(coar_model::Pattern::UndoOffer))
+}
+
+/// Whether a stored notification may be the Offer a composed reply embeds: for an Undo, one
+/// sent from here; for an acknowledgement, one received here and not quarantined (no
+/// registered service vouches for a quarantined one: anyone could have stored an "Offer"
+/// under the id a reply names).
+pub fn may_supply_offer(record: &coar_store::Record, retracts: bool) -> bool {
+    let sent = record.direction == coar_store::Direction::Outbound;
+    sent == retracts && record.state != coar_store::State::Quarantined
+}
+
 impl Core {
     /// Completes a notification to send ([`coar_model::complete_outbound`] with
     /// [`Core::identity`]); a target given by its id alone gets the inbox it advertises.
@@ -72,7 +88,11 @@ impl Core {
         let Some(id) = coar_model::offer_wanted(doc).map(str::to_owned) else {
             return Ok(());
         };
+        let retracts = retracts(doc);
         for record in self.store().find_by_notification_id(&id).await? {
+            if !may_supply_offer(&record, retracts) {
+                continue;
+            }
             if let Ok(offer) = Notification::from_slice(&record.body)
                 && coar_model::embed_offer(doc, &offer)
             {

@@ -225,7 +225,15 @@ async fn admin_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_replies_embed_the_stored_offer() {
     let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
-    let s = common::start(&db.url, &[("admin_token", TOKEN), ("workers", "0")]).await;
+    let s = common::start(
+        &db.url,
+        &[
+            ("admin_token", TOKEN),
+            ("workers", "0"),
+            ("trust", "accept"),
+        ],
+    )
+    .await;
     let offer: Value = serde_json::from_slice(
         &std::fs::read(common::fixture_path("spec/request-review.json")).unwrap(),
     )

@@ -129,9 +129,12 @@ fn prepare(new: &NewNotification<'_>) -> Prepared {
     let n = new.notification;
     let origin = n.origin().and_then(|o| o.id()).unwrap_or("");
     let sha = sha256_hex(new.body);
-    // An activity without an id is keyed by its body, so that a repeat is still a repeat.
+    // An activity without an id (or with `"@id": ""`, the document itself, as the W3C LDN
+    // test suite sends) is keyed by its body, so that a repeat is still a repeat and another
+    // body is another notification.
     let id = n
         .id()
+        .filter(|id| !id.is_empty())
         .map_or_else(|| format!("urn:sha256:{sha}"), str::to_owned);
     let key = dedup_key(new.direction, origin, &id);
     let id_for_thread = id.clone();

@@ -268,6 +268,7 @@ impl Store {
                 "notifications",
                 "attempts",
                 "notification_links",
+                "signing_keys",
             ] {
                 txn.execute_raw(Statement::from_string(
                     DatabaseBackend::Postgres,

@@ -1,7 +1,8 @@
 -- PostgreSQL for several coar-notify `serve` replicas and `worker` processes on one
 -- database (docs/deploy.md). Run as a superuser:
 --
---   psql -v ON_ERROR_STOP=1 -v password="'$(openssl rand -base64 24)'" -f setup.sql
+--   PASSWORD=$(openssl rand -hex 24); echo "$PASSWORD"    # hex: nothing to escape in a URL
+--   psql -v ON_ERROR_STOP=1 -v password="'$PASSWORD'" -f setup.sql
 --
 -- then set, in /etc/coar-notify/coar-notify.env on every machine:
 --
@@ -18,6 +19,7 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT ALL ON SCHEMA public TO coar_notify;
 -- Each replica and worker holds up to 8 connections (the pool); leave room for them all.
 ALTER ROLE coar_notify CONNECTION LIMIT 200;
--- A statement that runs away is stopped rather than holding its locks for ever.
-ALTER ROLE coar_notify SET statement_timeout = '60s';
-ALTER ROLE coar_notify SET idle_in_transaction_session_timeout = '60s';
+-- No statement_timeout or idle_in_transaction_session_timeout for this role: replicas
+-- starting together wait on the migration lock, and the session holding it stays idle in
+-- its transaction while the migrations run on other connections; either timeout would
+-- cancel them in a long upgrade.

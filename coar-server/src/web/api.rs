@@ -40,6 +40,10 @@ use crate::web::{
         (status = 400, description = "Not a JSON object, an unknown pattern, or not a notification", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another notification with this id is already queued", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the size limit", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json"),
         (status = 422, description = "Invalid: each problem with its pointer and rule, or no inbox found for the target", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -72,6 +76,7 @@ pub async fn outbox(
         (status = 200, description = "The record, payload, attempts and thread", body = crate::web::openapi::NotificationDetail),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such notification", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -111,6 +116,7 @@ pub async fn notification(
         (status = 200, description = "Queued again with a fresh attempt budget", body = crate::web::openapi::Replayed),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such notification", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not dead, failed or processed", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
@@ -145,6 +151,7 @@ pub async fn replay(
         (status = 400, description = "A bad parameter, named", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -198,6 +205,7 @@ pub struct ResourceQuery {
         (status = 400, description = "No uri, or not an absolute URI", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn resource(
@@ -218,6 +226,7 @@ pub async fn resource(
         (status = 200, description = "Counts by direction, pattern, state and day", body = crate::web::openapi::Stats),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn stats(
@@ -267,6 +276,7 @@ fn service_json(s: &coar_store::RegisteredService) -> Value {
         (status = 200, description = "Every registered service (tokens are never shown)", body = Vec<crate::views::ServiceView>),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn services(
@@ -288,6 +298,7 @@ pub async fn services(
         (status = 400, description = "A missing or bad field, named", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A service with this id is registered", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a service (unknown field, wrong type)", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
@@ -332,6 +343,7 @@ pub async fn add_service(
         (status = 400, description = "A bad field, named", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such service", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another service has this id", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a service (unknown field, wrong type)", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
@@ -374,6 +386,7 @@ pub async fn update_service(
         (status = 204, description = "Removed"),
         (status = 401, description = "No bearer token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Another token", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address; Retry-After says when to try again", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such service", body = crate::web::openapi::Problem, content_type = "application/problem+json"),
     )
 )]

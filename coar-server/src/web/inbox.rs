@@ -54,7 +54,10 @@ pub async fn post(
     let screened = match app.screen(header_str(&headers, header::CONTENT_TYPE), peer, declared) {
         Ok(screened) => screened,
         Err(rejection) => {
-            drain(body, declared).await;
+            // A sender being rate limited gets no more of our reading time.
+            if rejection.status() != StatusCode::TOO_MANY_REQUESTS {
+                drain(body, declared).await;
+            }
             return Err(rejection.into());
         }
     };

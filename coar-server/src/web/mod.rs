@@ -233,7 +233,12 @@ async fn access_log(State(app): State<Arc<App>>, request: Request, next: Next) -
 
 async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let method = request.method().to_string();
+    // A label per method the server knows: any token is a method to hyper, and a label
+    // per peer-chosen name would grow without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_owned(),
+        _ => "other".to_owned(),
+    };
     let route = route(&request);
     let response = next.run(request).await;
     app.metrics().request(

@@ -57,9 +57,11 @@ fn rotate(config: Config, key: Option<&std::path::Path>) -> anyhow::Result<()> {
         None => coar_server::new_signing_key().map_err(anyhow::Error::msg)?,
         Some(file) => {
             let pem = std::fs::read_to_string(file)?;
-            let key = SigningKey::from_pem("", &pem)
+            let der = coar_ldn::signature::pem_pkcs8(&pem)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let der = pem_der(&pem)?;
+            // What is stored is what was read, and it is a key.
+            let key = SigningKey::from_pkcs8("", &der)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             coar_store::NewSigningKey {
                 kid: key.verifying_key().thumbprint(),
                 alg: key.algorithm().name().to_owned(),
@@ -74,15 +76,4 @@ fn rotate(config: Config, key: Option<&std::path::Path>) -> anyhow::Result<()> {
         println!("{}  {}  in use", k.kid, k.alg);
         Ok(())
     })
-}
-
-/// The DER inside a PKCS#8 PEM file.
-fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
-    use base64::Engine;
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect::<Vec<_>>()
-        .concat();
-    Ok(base64::engine::general_purpose::STANDARD.decode(body.trim())?)
 }

@@ -275,7 +275,11 @@ async fn embed_stored_offer(doc: &mut serde_json::Value, url: Option<&str>) -> R
         .find_by_notification_id(&id)
         .await
         .map_err(|e| format!("--database-url: {e}"))?;
+    let retracts = coar_server::outbox::retracts(doc);
     for record in found {
+        if !coar_server::outbox::may_supply_offer(&record, retracts) {
+            continue;
+        }
         if let Ok(offer) = coar_model::Notification::from_slice(&record.body)
             && coar_model::embed_offer(doc, &offer)
         {
