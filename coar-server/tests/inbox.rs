@@ -1184,6 +1184,15 @@ server_test!(ldn_test_suite_notifications_round_trip, |url| {
         .await
         .unwrap();
     assert!(listing.contains(&location), "{listing}");
+    // The suite's next notification is another document with the same `"@id": ""`: another
+    // notification, not a conflict; the same one again is a repeat.
+    let mut next = sent.clone();
+    next["object"] = json!("https://example.org/another-article");
+    let second = post(&s, LD_JSON, next.to_string()).await;
+    assert_eq!(second.status(), StatusCode::CREATED);
+    assert_ne!(second.headers()[header::LOCATION], location.as_str());
+    let again = post(&s, LD_JSON, sent.to_string()).await;
+    assert_eq!(again.headers()[header::LOCATION], location.as_str());
     let refused = post(&s, LD_JSON, r#"{"hello": "world"}"#.to_owned()).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     s.stop().await;
