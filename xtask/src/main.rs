@@ -194,10 +194,31 @@ fn ci() -> Result<()> {
 
 /// `cargo package` of every library crate, each built from its tarball (in a target
 /// directory of its own). The tarballs of the workspace's own crates stand in for crates.io,
-/// and cargo never rebuilds a registry crate of the same version, so the last run's builds of
-/// ours are removed first: otherwise a crate would be checked against its dependencies as
-/// they were then.
+/// and cargo never unpacks or rebuilds a registry crate of the same version again, so the
+/// last run's unpacked sources and builds of ours are removed first: otherwise a crate would
+/// be checked against its dependencies as they were then.
 fn package(root: &Path) -> Result<()> {
+    // Cargo also unpacks those tarballs once into CARGO_HOME, under a directory named for the
+    // temporary registry (it starts with `-`), and never again for the same version.
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    if let Some(Ok(registries)) = cargo_home.map(|h| std::fs::read_dir(h.join("registry/src"))) {
+        for registry in registries.flatten() {
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for unpacked in std::fs::read_dir(registry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if unpacked.file_name().to_string_lossy().starts_with("coar-") {
+                    let _ = std::fs::remove_dir_all(unpacked.path());
+                }
+            }
+        }
+    }
     let target = root.join("target/package-verify");
     for dir in ["debug/.fingerprint", "debug/deps", "debug/build"] {
         let Ok(entries) = std::fs::read_dir(target.join(dir)) else {
