@@ -149,6 +149,20 @@ impl SigningKey {
         &self.key_id
     }
 
+    /// The same key under another `keyid`.
+    pub fn with_key_id(self, key_id: impl Into<String>) -> SigningKey {
+        SigningKey {
+            key_id: key_id.into(),
+            ..self
+        }
+    }
+
+    /// The same key named by its RFC 7638 thumbprint, which names the key itself.
+    pub fn named_by_thumbprint(self) -> SigningKey {
+        let thumbprint = self.verifying_key().thumbprint();
+        self.with_key_id(thumbprint)
+    }
+
     /// Its algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self.private {

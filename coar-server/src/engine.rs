@@ -51,11 +51,9 @@ async fn signing_key(
         Some(file) => {
             let pem = std::fs::read_to_string(file)
                 .map_err(|e| invalid(format!("{}: {e}", file.display())))?;
-            let read = |kid: &str| {
-                SigningKey::from_pem(kid, &pem)
-                    .map_err(|e| invalid(format!("{}: {e}", file.display())))
-            };
-            read(&read("")?.verifying_key().thumbprint())?
+            SigningKey::from_pem("", &pem)
+                .map_err(|e| invalid(format!("{}: {e}", file.display())))?
+                .named_by_thumbprint()
         }
         None => {
             let fresh = new_signing_key().map_err(coar_store::StoreError::Unavailable)?;
@@ -75,8 +73,9 @@ async fn signing_key(
 pub fn new_signing_key() -> Result<coar_store::NewSigningKey, String> {
     use coar_ldn::signature::SigningKey;
     let (key, pkcs8) = SigningKey::generate_ed25519("").map_err(|e| e.to_string())?;
+    let key = key.named_by_thumbprint();
     Ok(coar_store::NewSigningKey {
-        kid: key.verifying_key().thumbprint(),
+        kid: key.key_id().to_owned(),
         alg: key.algorithm().name().to_owned(),
         pkcs8,
     })

@@ -30,6 +30,32 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
+/// An acknowledgement or Undo composed with only the id of the Offer it answers
+/// (`inReplyTo`, or an `object` that is just `{id, type}`) gets the whole Offer as its
+/// `object` when `store` holds one that may supply it ([`may_supply_offer`]). One that names
+/// no such Offer is left as it is, and validation refuses it (`object.offer.complete`). The
+/// outbox, the compose page and the CLI's `send` all fill replies in this way.
+pub async fn embed_stored_offer(
+    store: &coar_store::Store,
+    doc: &mut Value,
+) -> Result<(), StoreError> {
+    let Some(id) = coar_model::offer_wanted(doc).map(str::to_owned) else {
+        return Ok(());
+    };
+    let retracts = retracts(doc);
+    for record in store.find_by_notification_id(&id).await? {
+        if !may_supply_offer(&record, retracts) {
+            continue;
+        }
+        if let Ok(offer) = Notification::from_slice(&record.body)
+            && coar_model::embed_offer(doc, &offer)
+        {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Whether the composed reply `doc` is an Undo (it retracts an Offer sent from here) rather
 /// than an acknowledgement (which answers one received).
 pub fn retracts(doc: &Value) -> bool {
@@ -73,33 +99,11 @@ impl Core {
                 .map_err(|error| OutboxError::NoInbox { target: id, error })?;
             target.insert("inbox".into(), json!(inbox.as_str()));
         }
-        self.embed_stored_offer(&mut doc).await?;
+        embed_stored_offer(self.store(), &mut doc).await?;
         let n = Notification::from_value(doc)
             .map_err(|e| OutboxError::NotANotification(e.to_string()))?;
         let report = n.validate();
         Ok((n, report))
-    }
-
-    /// An acknowledgement or Undo composed with only the id of the Offer it answers
-    /// (`inReplyTo`, or an `object` that is just `{id, type}`) gets the whole Offer as its
-    /// `object` when that Offer is stored here, received or sent. One that names no stored
-    /// Offer is left as it is, and validation refuses it (`object.offer.complete`).
-    async fn embed_stored_offer(&self, doc: &mut Value) -> Result<(), StoreError> {
-        let Some(id) = coar_model::offer_wanted(doc).map(str::to_owned) else {
-            return Ok(());
-        };
-        let retracts = retracts(doc);
-        for record in self.store().find_by_notification_id(&id).await? {
-            if !may_supply_offer(&record, retracts) {
-                continue;
-            }
-            if let Ok(offer) = Notification::from_slice(&record.body)
-                && coar_model::embed_offer(doc, &offer)
-            {
-                break;
-            }
-        }
-        Ok(())
     }
 
     /// Stores a notification in the outbox, where the workers deliver it. A repeat of one

@@ -81,15 +81,18 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 /// Reads and discards what is left of a body that will be refused, within [`DRAIN_BYTES`]
 /// and [`DRAIN_TIME`]; one declared larger is not read at all.
 async fn drain(body: Body, declared: Option<usize>) {
-    if declared.is_some_and(|l| l > DRAIN_BYTES) {
-        return;
+    if declared.is_none_or(|l| l <= DRAIN_BYTES) {
+        discard(&mut body.into_data_stream(), DRAIN_BYTES).await;
     }
-    let mut stream = body.into_data_stream();
+}
+
+/// Reads and throws away up to `budget` more bytes of `stream`, for at most [`DRAIN_TIME`].
+async fn discard(stream: &mut axum::body::BodyDataStream, budget: usize) {
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         let mut read = 0usize;
-        while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut stream).await {
+        while let Some(Ok(chunk)) = futures_util::StreamExt::next(stream).await {
             read += chunk.len();
-            if read > DRAIN_BYTES {
+            if read > budget {
                 break;
             }
         }
@@ -105,16 +108,7 @@ async fn read_within(body: Body, limit: usize) -> Option<Bytes> {
     while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
         let chunk = chunk.ok()?;
         if buf.len() + chunk.len() > limit {
-            let _ = tokio::time::timeout(DRAIN_TIME, async {
-                let mut read = buf.len() + chunk.len();
-                while let Some(Ok(more)) = futures_util::StreamExt::next(&mut stream).await {
-                    read += more.len();
-                    if read > limit + DRAIN_BYTES {
-                        break;
-                    }
-                }
-            })
-            .await;
+            discard(&mut stream, DRAIN_BYTES).await;
             return None;
         }
         buf.extend_from_slice(&chunk);

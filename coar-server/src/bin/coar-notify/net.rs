@@ -144,12 +144,11 @@ fn signing_key(
     use coar_ldn::signature::SigningKey;
     let pem =
         std::fs::read_to_string(file).map_err(|e| format!("--key {}: {e}", file.display()))?;
-    let read = |id: &str| {
-        SigningKey::from_pem(id, &pem).map_err(|e| format!("--key {}: {e}", file.display()))
-    };
+    let key =
+        SigningKey::from_pem("", &pem).map_err(|e| format!("--key {}: {e}", file.display()))?;
     let key = match key_id {
-        Some(id) => read(id)?,
-        None => read(&read("")?.verifying_key().thumbprint())?,
+        Some(id) => key.with_key_id(id),
+        None => key.named_by_thumbprint(),
     };
     Ok(std::sync::Arc::new(key))
 }
@@ -257,9 +256,9 @@ fn build(args: &SendArgs) -> Result<serde_json::Value, String> {
 /// `object`) from this installation's database, as the outbox does. Nothing happens when
 /// it needs none, or there is no database to look in: validation then names the rule.
 async fn embed_stored_offer(doc: &mut serde_json::Value, url: Option<&str>) -> Result<(), String> {
-    let Some(id) = coar_model::offer_wanted(doc).map(str::to_owned) else {
+    if coar_model::offer_wanted(doc).is_none() {
         return Ok(());
-    };
+    }
     const DEFAULT: &str = "coar-notify.db";
     let url = match url {
         Some(url) => url.to_owned(),
@@ -271,22 +270,9 @@ async fn embed_stored_offer(doc: &mut serde_json::Value, url: Option<&str>) -> R
     let store = coar_store::Store::open_with(config)
         .await
         .map_err(|e| format!("--database-url: {e}"))?;
-    let found = store
-        .find_by_notification_id(&id)
+    coar_server::outbox::embed_stored_offer(&store, doc)
         .await
-        .map_err(|e| format!("--database-url: {e}"))?;
-    let retracts = coar_server::outbox::retracts(doc);
-    for record in found {
-        if !coar_server::outbox::may_supply_offer(&record, retracts) {
-            continue;
-        }
-        if let Ok(offer) = coar_model::Notification::from_slice(&record.body)
-            && coar_model::embed_offer(doc, &offer)
-        {
-            break;
-        }
-    }
-    Ok(())
+        .map_err(|e| format!("--database-url: {e}"))
 }
 
 /// A notification built from flags, once its target inbox is known: refused with every
