@@ -761,7 +761,7 @@ fn sf_string(value: &str) -> Result<String, SignatureError> {
 
 /// The `Signature-Input` and `Signature` values of `key`'s signature `label` over
 /// [`COVERED`] of `req` (which must already carry `Content-Digest` and `Content-Type`),
-/// created at `created` and expiring at `expires` (Unix seconds).
+/// created at `created` and expiring at `expires` (Unix seconds), with a random `nonce`.
 pub fn sign_request(
     key: &SigningKey,
     req: &Request<'_>,
@@ -801,6 +801,12 @@ pub fn sign_request(
     if let Some(expires) = expires {
         let _ = write!(params, ";expires={expires}");
     }
+    // A nonce makes each signature unique, even two of the same body in the same second: a
+    // receiver that refuses replays must not refuse a sender's honest retry.
+    let mut nonce = [0u8; 16];
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut nonce)
+        .map_err(|_| SignatureError::Malformed("no randomness for a nonce".into()))?;
+    let _ = write!(params, ";nonce=\"{}\"", URL_SAFE_NO_PAD.encode(nonce));
     let _ = write!(
         params,
         ";keyid={};alg=\"{}\"",

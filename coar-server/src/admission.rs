@@ -17,7 +17,10 @@ use coar_model::{Notification, Pattern, Report};
 use coar_store::{Attribution, Evidence, Inserted, State, StoreError};
 use http::StatusCode;
 
-use crate::{Core, batch::Pending, config::TrustPolicy, engine::BodyError, limits::address_key};
+use crate::{
+    Core, batch::Pending, config::TrustPolicy, engine::BodyError, limits::address_key,
+    signatures::SignedRequest,
+};
 
 /// What the sender gives besides the body, as evidence of who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +30,18 @@ pub struct Peer {
     pub addr: IpAddr,
     /// The bearer token it presented, if any. Only its SHA-256 is stored.
     pub bearer_token: Option<String>,
+    /// Its request, when it carries an HTTP Message Signature
+    /// ([`SignedRequest::of`]).
+    pub signed: Option<SignedRequest>,
 }
 
 impl Peer {
-    /// A sender at `addr` with no token.
+    /// A sender at `addr` with no token and no signature.
     pub fn at(addr: IpAddr) -> Peer {
         Peer {
             addr,
             bearer_token: None,
+            signed: None,
         }
     }
 }
@@ -96,6 +103,13 @@ pub enum Rejection {
         /// The cap per address and per claimed origin.
         cap: u64,
     },
+    /// It carries an HTTP Message Signature that does not hold: nothing else about the
+    /// sender is believed.
+    #[error("{0}")]
+    Signature(coar_ldn::signature::SignatureError),
+    /// Its signature was accepted before: the same request again.
+    #[error("this signature was accepted before; a sender signs each request anew")]
+    Replayed,
     /// The store refused it (a different notification under the same id) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -127,6 +141,7 @@ impl Rejection {
             Rejection::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::NotAnActivity(_) | Rejection::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::Untrusted => StatusCode::FORBIDDEN,
+            Rejection::Signature(_) | Rejection::Replayed => StatusCode::UNAUTHORIZED,
             Rejection::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
             Rejection::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -135,6 +150,7 @@ impl Rejection {
     /// The outcome label of `coar_received_total`.
     pub fn label(&self) -> &'static str {
         match self.status().as_u16() {
+            401 => "bad_signature",
             403 => "rejected",
             409 => "conflict",
             429 => "rate_limited",
@@ -280,12 +296,25 @@ impl Core {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(|t| coar_store::sha256_hex(t.as_bytes()));
+        // A signature is checked against the keys of the service the origin names.
+        let verified = match &peer.signed {
+            None => None,
+            Some(signed) => {
+                let named = match notification.origin().and_then(|o| o.id()) {
+                    Some(origin) => self.store().service_by_id(origin).await?,
+                    None => None,
+                };
+                self.check_signature(signed, &body, named.as_ref()).await?
+            }
+        };
+        let signature_key = verified.as_ref().map(|v| v.key.thumbprint());
         let evidence = Evidence {
             remote_addr: Some(peer.addr),
             bearer_sha256: bearer_sha256.as_deref(),
+            signature_key: signature_key.as_deref(),
         };
         let service = match self.store().attribute(&notification, &evidence).await? {
-            Attribution::Service(s) => Some(s),
+            Attribution::Service(s) => Some(*s),
             Attribution::NotVouched(key, why) => {
                 tracing::info!(service = key, %why, "sender names a registered service that does not vouch for it");
                 None
@@ -325,11 +354,22 @@ impl Core {
             media_type,
             remote_addr: Some(sender.clone()),
             bearer_sha256,
+            signature_key,
+            signature_hash: verified.as_ref().map(|v| v.replay_key.clone()),
             service: service.map(|s| s.key),
             state,
         };
         let inserted = self.inserter.insert(pending).await?;
         let duplicate = matches!(inserted, Inserted::Duplicate(_));
+        // The same signed request again finds the notification it stored, with its
+        // signature: a replay. (A sender's honest resend is signed anew; its duplicate is
+        // answered as any other.)
+        if duplicate
+            && let Some(v) = &verified
+            && inserted.record().signature_hash.as_deref() == Some(v.replay_key.as_str())
+        {
+            return Err(Rejection::Replayed);
+        }
         let label = match (duplicate, quarantined) {
             (true, _) => "duplicate",
             (false, true) => "quarantined",

@@ -24,6 +24,10 @@ pub struct Pending {
     pub remote_addr: Option<String>,
     /// SHA-256 of the bearer token the sender presented.
     pub bearer_sha256: Option<String>,
+    /// Thumbprint of the key the sender's signature verified with.
+    pub signature_key: Option<String>,
+    /// SHA-256 of that signature.
+    pub signature_hash: Option<String>,
     /// The service it is attributed to.
     pub service: Option<i64>,
     /// Queued or quarantined.
@@ -118,6 +122,8 @@ async fn write_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             .map(|j| NewNotification {
                 remote_addr: j.pending.remote_addr.clone(),
                 bearer_sha256: j.pending.bearer_sha256.clone(),
+                signature_key: j.pending.signature_key.clone(),
+                signature_hash: j.pending.signature_hash.clone(),
                 service: j.pending.service,
                 state: j.pending.state,
                 ..NewNotification::inbound(

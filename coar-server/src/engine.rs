@@ -31,6 +31,7 @@ pub struct Core {
     pub(crate) address_limit: Option<limits::Limiter>,
     pub(crate) service_limit: Option<limits::Limiter>,
     pub(crate) quarantined: limits::QuarantineCounts,
+    pub(crate) key_refresh: crate::signatures::KeyRefresh,
 }
 
 /// How long a retired signing key stays published.
@@ -150,6 +151,7 @@ impl Core {
             urls: Urls::new(&config.base_url),
             signing,
             published: std::sync::Mutex::default(),
+            key_refresh: crate::signatures::KeyRefresh::default(),
             config,
         })
     }

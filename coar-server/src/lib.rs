@@ -60,6 +60,7 @@ pub mod outbox;
 pub mod parse;
 pub mod pipeline;
 pub mod secrets;
+pub mod signatures;
 pub mod trust;
 pub mod urls;
 pub mod views;

@@ -36,6 +36,29 @@ pub struct ServiceView {
     pub updated_at: DateTime<Utc>,
     /// Whether it must present a bearer token.
     pub has_tokens: bool,
+    /// What its notifications must prove: `rules`, `signature-or-range-or-token` or
+    /// `signature-required`.
+    #[cfg_attr(feature = "http", schema(value_type = String))]
+    pub signature_policy: coar_store::SignaturePolicy,
+    /// Its public keys as registered (JWKs).
+    #[cfg_attr(feature = "http", schema(value_type = Vec<Object>))]
+    pub keys: Vec<serde_json::Value>,
+    /// Where it publishes its JWK Set.
+    pub key_set_url: Option<String>,
+    /// The keys last fetched from there (JWKs).
+    #[cfg_attr(feature = "http", schema(value_type = Vec<Object>))]
+    pub fetched_keys: Vec<serde_json::Value>,
+    /// When they were fetched.
+    pub keys_fetched_at: Option<DateTime<Utc>>,
+}
+
+/// A key as shown: its JWK with its RFC 7638 thumbprint (what evidence names it by).
+fn key_json(k: &coar_store::ServiceKey) -> serde_json::Value {
+    let mut jwk = k.jwk.clone();
+    if let Some(o) = jwk.as_object_mut() {
+        o.insert("thumbprint".into(), k.thumbprint.clone().into());
+    }
+    jwk
 }
 
 impl From<&coar_store::RegisteredService> for ServiceView {
@@ -52,6 +75,11 @@ impl From<&coar_store::RegisteredService> for ServiceView {
             created_at: s.created_at,
             updated_at: s.updated_at,
             has_tokens: !s.token_hashes.is_empty(),
+            signature_policy: s.signature_policy,
+            keys: s.keys.iter().map(key_json).collect(),
+            key_set_url: s.key_set_url.clone(),
+            fetched_keys: s.fetched_keys.iter().map(key_json).collect(),
+            keys_fetched_at: s.keys_fetched_at,
         }
     }
 }
@@ -160,6 +188,10 @@ pub struct RecordView {
     pub received_at: DateTime<Utc>,
     /// The sender's address (inbound).
     pub remote_addr: Option<String>,
+    /// Inbound: whether the sender presented a bearer token.
+    pub bearer_token: bool,
+    /// Inbound: the thumbprint of the key its HTTP Message Signature verified with.
+    pub signature_key: Option<String>,
     /// The service it is attributed to.
     pub service: Option<i64>,
     /// Its queue state.
@@ -195,6 +227,8 @@ impl From<&coar_store::Record> for RecordView {
             sha256: r.sha256.clone(),
             received_at: r.received_at,
             remote_addr: r.remote_addr.clone(),
+            bearer_token: r.bearer_token,
+            signature_key: r.signature_key.clone(),
             service: r.service,
             state: r.state.as_str(),
             attempts: r.attempts,
@@ -304,4 +338,47 @@ pub async fn resource_view(core: &crate::Core, uri: &str) -> Result<Value, coar_
         "links": links,
         "notifications": notifications,
     }))
+}
+
+/// How a received notification's sender proved who it is, for a person: each piece of
+/// evidence recorded with it, named against `service` (the one its origin names) where
+/// that says more. Empty for an outbound notification.
+pub fn authentication(
+    r: &coar_store::Record,
+    service: Option<&coar_store::RegisteredService>,
+) -> Vec<String> {
+    if r.direction != coar_store::Direction::Inbound {
+        return Vec::new();
+    }
+    let mut said = Vec::new();
+    if let Some(t) = &r.signature_key {
+        let kid = service
+            .and_then(|s| s.all_keys().find(|k| &k.thumbprint == t))
+            .and_then(|k| k.kid().map(str::to_owned));
+        said.push(match kid {
+            Some(kid) => format!("HTTP Message Signature by its key {kid} (thumbprint {t})"),
+            None => format!(
+                "HTTP Message Signature by a key (thumbprint {t}) the service no longer has"
+            ),
+        });
+    }
+    if r.bearer_token {
+        let matches = service.is_some_and(|s| !s.token_hashes.is_empty());
+        said.push(if matches {
+            "a bearer token".to_owned()
+        } else {
+            "a bearer token (the service has none registered)".to_owned()
+        });
+    }
+    if let Some(addr) = &r.remote_addr {
+        let ranged = service
+            .filter(|s| !s.cidrs.is_empty())
+            .map(|s| addr.parse().is_ok_and(|ip| s.address_allowed(ip)));
+        said.push(match ranged {
+            Some(true) => format!("its address {addr}, in the service's ranges"),
+            Some(false) => format!("its address {addr}, outside the service's ranges"),
+            None => format!("its address {addr}"),
+        });
+    }
+    said
 }

@@ -15,12 +15,13 @@ use sea_orm::{
 };
 
 /// Every migration's name, in order.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // Named `migration` by sea-orm-migration's derive, after the file it was in.
     "migration",
     "m0002_sender_evidence",
     "m0003_delivery_threads",
     "m0004_signing_keys",
+    "m0005_sender_signatures",
 ];
 
 /// The schema a database is at once every migration ran: the last migration's name.
@@ -32,6 +33,7 @@ async fn run_one(name: &str, schema: &Schema<'_>) -> Result<(), DbErr> {
         "m0002_sender_evidence" => m0002_sender_evidence(schema).await,
         "m0003_delivery_threads" => m0003_delivery_threads(schema).await,
         "m0004_signing_keys" => m0004_signing_keys(schema).await,
+        "m0005_sender_signatures" => m0005_sender_signatures(schema).await,
         other => unreachable!("no migration {other}"),
     }
 }
@@ -170,6 +172,8 @@ enum Notifications {
     ReceivedDay,
     RemoteAddr,
     BearerSha256,
+    SignatureKey,
+    SignatureHash,
     ThreadKey,
     ServiceId,
     State,
@@ -219,6 +223,11 @@ enum Services {
     OutboundPatterns,
     Cidrs,
     TokenHashes,
+    SignaturePolicy,
+    PublicKeys,
+    KeySetUrl,
+    FetchedKeys,
+    KeysFetchedAt,
     CreatedAt,
     UpdatedAt,
 }
@@ -610,6 +619,55 @@ async fn m0004_signing_keys(manager: &Schema<'_>) -> Result<(), DbErr> {
                     .to_owned(),
             )
             .await?;
+    }
+    Ok(())
+}
+
+/// Senders that sign (HTTP Message Signatures): a service's signature policy, its public
+/// keys (registered, and fetched from its key-set URL), and with each notification the
+/// thumbprint of the key that verified its signature and the signature's hash (evidence
+/// re-checked on release; the hash also recognises a replay of the same request).
+async fn m0005_sender_signatures(manager: &Schema<'_>) -> Result<(), DbErr> {
+    let services = [
+        (
+            "signature_policy",
+            short_null(Services::SignaturePolicy, 32),
+        ),
+        ("public_keys", text_null(Services::PublicKeys)),
+        ("key_set_url", text_null(Services::KeySetUrl)),
+        ("fetched_keys", text_null(Services::FetchedKeys)),
+        ("keys_fetched_at", int64_null(Services::KeysFetchedAt)),
+    ];
+    for (name, column) in services {
+        if !manager.has_column("services", name).await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Services::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+    }
+    let notifications = [
+        ("signature_key", short_null(Notifications::SignatureKey, 64)),
+        (
+            "signature_hash",
+            short_null(Notifications::SignatureHash, 64),
+        ),
+    ];
+    for (name, column) in notifications {
+        if !manager.has_column("notifications", name).await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Notifications::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
     }
     Ok(())
 }

@@ -151,6 +151,12 @@ pub struct Record {
     pub received_at: DateTime<Utc>,
     /// The peer's address, for inbound.
     pub remote_addr: Option<String>,
+    /// Inbound: the sender presented a bearer token (only its hash is kept).
+    pub bearer_token: bool,
+    /// Inbound: thumbprint of the key its HTTP Message Signature verified with.
+    pub signature_key: Option<String>,
+    /// Inbound: SHA-256 of that signature (a request carrying it again is a replay).
+    pub signature_hash: Option<String>,
     /// The registered service it was attributed to.
     pub service: Option<i64>,
     /// Queue state.
@@ -194,6 +200,9 @@ impl From<notification::Model> for Record {
             sha256: m.sha256,
             received_at: from_micros(m.received_at),
             remote_addr: m.remote_addr,
+            bearer_token: m.bearer_sha256.is_some(),
+            signature_key: m.signature_key,
+            signature_hash: m.signature_hash,
             service: m.service_id,
             state: m.state.parse().unwrap_or(State::Queued),
             attempts: u32::try_from(m.attempts).unwrap_or(0),

@@ -33,6 +33,11 @@ pub struct NewNotification<'a> {
     /// SHA-256 (hex, [`crate::sha256_hex`]) of the bearer token the sender presented
     /// (inbound), kept as evidence for re-attribution; never the token itself.
     pub bearer_sha256: Option<String>,
+    /// Thumbprint of the key its sender's HTTP Message Signature verified with (inbound).
+    pub signature_key: Option<String>,
+    /// SHA-256 (hex) of that signature's parameters and value: a later request carrying
+    /// the same signature is a replay.
+    pub signature_hash: Option<String>,
     /// The registered service it is attributed to.
     pub service: Option<i64>,
     /// The initial state: `Queued` to process, `Quarantined` to hold, `Processed` to only
@@ -52,6 +57,8 @@ impl<'a> NewNotification<'a> {
             media_type,
             remote_addr: None,
             bearer_sha256: None,
+            signature_key: None,
+            signature_hash: None,
             service: None,
             state: State::Queued,
             received_at: None,
@@ -167,6 +174,8 @@ fn prepare(new: &NewNotification<'_>) -> Prepared {
         received_day: Set(now.format("%Y-%m-%d").to_string()),
         remote_addr: Set(new.remote_addr.clone()),
         bearer_sha256: Set(new.bearer_sha256.clone()),
+        signature_key: Set(new.signature_key.clone()),
+        signature_hash: Set(new.signature_hash.clone()),
         thread_key: Set((new.direction == Direction::Outbound).then(|| {
             thread_key(
                 n.target().and_then(|t| t.inbox().or(t.id())).unwrap_or(""),

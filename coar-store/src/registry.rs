@@ -31,6 +31,11 @@ impl Store {
             outbound_patterns: Set(slugs(&input.outbound_patterns)),
             cidrs: Set(serde_json::to_string(&input.cidrs).unwrap_or_else(|_| "[]".into())),
             token_hashes: Set(hashes(input.tokens.as_deref().unwrap_or_default())),
+            signature_policy: Set(Some(input.signature_policy.as_str().to_owned())),
+            public_keys: Set(keys_json(input.keys.as_deref().unwrap_or_default())),
+            key_set_url: Set(input.key_set_url.clone()),
+            fetched_keys: Set(None),
+            keys_fetched_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -54,6 +59,7 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or(StoreError::NotFound(key))?;
+        let url_changed = current.key_set_url != input.key_set_url;
         let mut model: service::ActiveModel = current.into();
         model.name = Set(input.name.trim().to_owned());
         model.service_uri = Set(input.id.clone());
@@ -65,6 +71,15 @@ impl Store {
         model.cidrs = Set(serde_json::to_string(&input.cidrs).unwrap_or_else(|_| "[]".into()));
         if let Some(tokens) = &input.tokens {
             model.token_hashes = Set(hashes(tokens));
+        }
+        model.signature_policy = Set(Some(input.signature_policy.as_str().to_owned()));
+        if let Some(keys) = &input.keys {
+            model.public_keys = Set(keys_json(keys));
+        }
+        if url_changed {
+            model.key_set_url = Set(input.key_set_url.clone());
+            model.fetched_keys = Set(None);
+            model.keys_fetched_at = Set(None);
         }
         model.updated_at = Set(to_micros(Utc::now()));
         let updated = model
@@ -92,6 +107,29 @@ impl Store {
         let updated = model.update(&self.db).await;
         self.services.clear();
         Ok(updated?.into())
+    }
+
+    /// Records the keys just fetched from the service's key-set URL (at most
+    /// [`MAX_SERVICE_KEYS`], the first ones kept), unless the URL changed meanwhile
+    /// (`from_url` is the one they were fetched from). The service as it is now.
+    pub async fn set_fetched_keys(
+        &self,
+        key: i64,
+        from_url: &str,
+        keys: &[ServiceKey],
+    ) -> Result<RegisteredService, StoreError> {
+        use sea_orm::sea_query::Expr;
+        let keys = &keys[..keys.len().min(MAX_SERVICE_KEYS)];
+        let now = to_micros(Utc::now());
+        service::Entity::update_many()
+            .col_expr(service::Column::FetchedKeys, Expr::value(keys_json(keys)))
+            .col_expr(service::Column::KeysFetchedAt, Expr::value(now))
+            .filter(service::Column::Id.eq(key))
+            .filter(service::Column::KeySetUrl.eq(from_url))
+            .exec(&self.db)
+            .await?;
+        self.services.clear();
+        self.service(key).await?.ok_or(StoreError::NotFound(key))
     }
 
     /// Removes a service; false when there was none.
@@ -148,7 +186,7 @@ impl Store {
             pattern: n.pattern(),
         };
         Ok(match service.vouches_for(&claims, evidence) {
-            Ok(()) => Attribution::Service(service),
+            Ok(()) => Attribution::Service(Box::new(service)),
             Err(why) => Attribution::NotVouched(service.key, why),
         })
     }
@@ -224,6 +262,7 @@ impl Store {
             .column(C::Pattern)
             .column(C::RemoteAddr)
             .column(C::BearerSha256)
+            .column(C::SignatureKey)
             .filter(C::State.eq(State::Quarantined.as_str()))
             .filter(C::Direction.eq(Direction::Inbound.as_str()))
             .filter(C::Id.in_subquery(crate::notifications::linked(&service.id, &["origin"])))
@@ -265,6 +304,7 @@ impl Store {
             row.pattern,
             row.remote_addr,
             row.bearer_sha256,
+            row.signature_key,
         );
         if let Err(why) = service.vouches_for_row(&evidence) {
             return Ok(Err(NotReleased::Untrusted(why)));

@@ -40,6 +40,16 @@ pub struct RegisteredService {
     pub cidrs: Vec<String>,
     /// SHA-256 hashes of its bearer tokens (empty: no token required).
     pub token_hashes: Vec<String>,
+    /// What its notifications must prove ([`RegisteredService::vouches_for`]).
+    pub signature_policy: SignaturePolicy,
+    /// The public keys registered for it (its HTTP Message Signatures verify with these).
+    pub keys: Vec<ServiceKey>,
+    /// Where it publishes its JWK Set; the keys found there are [`fetched_keys`](Self::fetched_keys).
+    pub key_set_url: Option<String>,
+    /// The keys last fetched from `key_set_url`.
+    pub fetched_keys: Vec<ServiceKey>,
+    /// When `fetched_keys` was fetched.
+    pub keys_fetched_at: Option<chrono::DateTime<Utc>>,
     /// When it was registered.
     pub created_at: chrono::DateTime<Utc>,
     /// Last change.
@@ -54,7 +64,77 @@ pub struct Evidence<'a> {
     pub remote_addr: Option<std::net::IpAddr>,
     /// SHA-256 (hex) of the bearer token it presented.
     pub bearer_sha256: Option<&'a str>,
+    /// JWK thumbprint (RFC 7638) of the key its HTTP Message Signature verified with.
+    pub signature_key: Option<&'a str>,
 }
+
+/// What a service's notifications must prove, beyond an enabled service, the registered
+/// inbox and an allowed pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignaturePolicy {
+    /// The address ranges and the tokens, each when the service has any (a signature,
+    /// when valid, is recorded but not needed).
+    #[default]
+    Rules,
+    /// Any one of: a signature by one of its keys, an address in its ranges (when it has
+    /// ranges), one of its tokens (when it has tokens). With neither ranges nor tokens,
+    /// that is a signature.
+    SignatureOrRangeOrToken,
+    /// A signature by one of its keys, and the ranges and tokens as under `Rules`.
+    SignatureRequired,
+}
+
+impl SignaturePolicy {
+    /// Every policy, in the order a form lists them.
+    pub const ALL: [SignaturePolicy; 3] = [
+        SignaturePolicy::Rules,
+        SignaturePolicy::SignatureOrRangeOrToken,
+        SignaturePolicy::SignatureRequired,
+    ];
+
+    /// Its name: `rules`, `signature-or-range-or-token`, `signature-required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignaturePolicy::Rules => "rules",
+            SignaturePolicy::SignatureOrRangeOrToken => "signature-or-range-or-token",
+            SignaturePolicy::SignatureRequired => "signature-required",
+        }
+    }
+}
+
+impl std::str::FromStr for SignaturePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SignaturePolicy, String> {
+        SignaturePolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!("{s:?} is not rules, signature-or-range-or-token or signature-required")
+            })
+    }
+}
+
+/// A service's public key: the JWK as registered or published, and its RFC 7638
+/// thumbprint (what evidence names it by). The caller that parses keys computes the
+/// thumbprint (`coar_ldn::signature::VerifyingKey::thumbprint`); the store keeps both.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceKey {
+    /// Its JWK thumbprint (base64url SHA-256).
+    pub thumbprint: String,
+    /// The public JWK.
+    pub jwk: serde_json::Value,
+}
+
+impl ServiceKey {
+    /// Its `kid`, if the JWK has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.jwk.get("kid").and_then(|k| k.as_str())
+    }
+}
+
+/// The most keys a service may have registered, and kept from its key set.
+pub const MAX_SERVICE_KEYS: usize = 32;
 
 /// What a notification claims, as far as attribution cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,13 +163,21 @@ pub enum Untrusted {
     /// The service may not send this pattern.
     #[error("the service may not send this pattern")]
     PatternNotAccepted,
+    /// Its policy requires a signature by one of its keys and none verified.
+    #[error("the service requires an HTTP Message Signature by one of its keys")]
+    SignatureMissing,
+    /// Its policy wants a signature, an address in its ranges or a token, and none was given.
+    #[error(
+        "the sender gave neither a signature by the service's keys, nor an address in its ranges, nor one of its tokens"
+    )]
+    NoEvidence,
 }
 
 /// Who a received notification is attributed to ([`Store::attribute`](crate::Store::attribute)).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attribution {
     /// The registered service it names as origin vouches for it.
-    Service(RegisteredService),
+    Service(Box<RegisteredService>),
     /// It names no `origin.id`.
     NoOrigin,
     /// No service is registered under its `origin.id`.
@@ -102,7 +190,7 @@ impl Attribution {
     /// The service, when one vouches.
     pub fn service(self) -> Option<RegisteredService> {
         match self {
-            Attribution::Service(s) => Some(s),
+            Attribution::Service(s) => Some(*s),
             _ => None,
         }
     }
@@ -133,7 +221,37 @@ impl RegisteredService {
                 .any(|c| c.contains(ip))
     }
 
-    /// Whether the service may send us `pattern` (true when no list is set).
+    /// Whether `thumbprint` names one of its keys, registered or fetched.
+    pub fn has_key(&self, thumbprint: &str) -> bool {
+        self.keys
+            .iter()
+            .chain(&self.fetched_keys)
+            .any(|k| k.thumbprint == thumbprint)
+    }
+
+    /// Its settings as input to change them: tokens and keys kept (`None`).
+    pub fn to_input(&self) -> ServiceInput {
+        ServiceInput {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            inbox: self.inbox.clone(),
+            enabled: self.enabled,
+            inbound_patterns: self.inbound_patterns.clone(),
+            outbound_patterns: self.outbound_patterns.clone(),
+            cidrs: self.cidrs.clone(),
+            tokens: None,
+            signature_policy: self.signature_policy,
+            keys: None,
+            key_set_url: self.key_set_url.clone(),
+        }
+    }
+
+    /// Its keys, registered then fetched.
+    pub fn all_keys(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.keys.iter().chain(&self.fetched_keys)
+    }
+
+    /// Whether `ip` is in one of the service's ranges (true when it has none).
     pub fn accepts_inbound(&self, pattern: Option<Pattern>) -> bool {
         self.inbound_patterns.is_empty()
             || pattern.is_some_and(|p| self.inbound_patterns.contains(&p))
@@ -142,10 +260,13 @@ impl RegisteredService {
     /// The attribution rule: whether this service vouches for a notification that names it
     /// as origin, given what the notification claims and what its sender proved. The
     /// service must be enabled; a claimed `origin.inbox` must be the registered one (when
-    /// both are known); the sender's address must be in the ranges (when there are any; an
-    /// unknown address is in none); one of the tokens must have been presented (when there
-    /// are any); and the pattern must be allowed. The same rule decides at receipt and at
-    /// every release from quarantine, on the evidence recorded at receipt.
+    /// both are known); the pattern must be allowed; and its [`SignaturePolicy`] must be
+    /// met. Under `Rules`, the sender's address must be in the ranges (when there are any;
+    /// an unknown address is in none) and one of the tokens must have been presented (when
+    /// there are any); `SignatureRequired` adds a signature by one of its keys; under
+    /// `SignatureOrRangeOrToken` any one of those suffices. The same rule decides at receipt
+    /// and at every release from quarantine, on the evidence recorded at receipt and the
+    /// service's keys, ranges and tokens of the day.
     pub fn vouches_for(
         &self,
         claims: &Claims<'_>,
@@ -159,24 +280,39 @@ impl RegisteredService {
         {
             return Err(Untrusted::InboxMismatch);
         }
-        if !self.cidrs.is_empty()
-            && !evidence
-                .remote_addr
-                .is_some_and(|ip| self.address_allowed(ip))
-        {
-            return Err(Untrusted::AddressOutsideRanges);
-        }
-        if !self.token_hashes.is_empty()
-            && !evidence
-                .bearer_sha256
-                .is_some_and(|h| self.token_hash_matches(h))
-        {
-            return Err(Untrusted::TokenMissing);
-        }
         if !self.accepts_inbound(claims.pattern) {
             return Err(Untrusted::PatternNotAccepted);
         }
-        Ok(())
+        let signed = evidence.signature_key.is_some_and(|t| self.has_key(t));
+        let in_range = evidence
+            .remote_addr
+            .is_some_and(|ip| self.address_allowed(ip));
+        let with_token = evidence
+            .bearer_sha256
+            .is_some_and(|h| self.token_hash_matches(h));
+        let rules = || {
+            if !self.cidrs.is_empty() && !in_range {
+                return Err(Untrusted::AddressOutsideRanges);
+            }
+            if !self.token_hashes.is_empty() && !with_token {
+                return Err(Untrusted::TokenMissing);
+            }
+            Ok(())
+        };
+        match self.signature_policy {
+            SignaturePolicy::Rules => rules(),
+            SignaturePolicy::SignatureRequired if !signed => Err(Untrusted::SignatureMissing),
+            SignaturePolicy::SignatureRequired => rules(),
+            SignaturePolicy::SignatureOrRangeOrToken => {
+                let by_range = !self.cidrs.is_empty() && in_range;
+                let by_token = !self.token_hashes.is_empty() && with_token;
+                if signed || by_range || by_token {
+                    Ok(())
+                } else {
+                    Err(Untrusted::NoEvidence)
+                }
+            }
+        }
     }
 }
 
@@ -199,6 +335,13 @@ pub struct ServiceInput {
     pub cidrs: Vec<String>,
     /// Bearer tokens, in clear: only their hashes are stored. `None` keeps the current ones.
     pub tokens: Option<Vec<String>>,
+    /// What its notifications must prove.
+    pub signature_policy: SignaturePolicy,
+    /// Its public keys. `None` keeps the current ones.
+    pub keys: Option<Vec<ServiceKey>>,
+    /// Where it publishes its JWK Set (an HTTP URI). Changing it forgets the keys fetched
+    /// from the old one.
+    pub key_set_url: Option<String>,
 }
 
 pub(crate) fn slugs(patterns: &[Pattern]) -> String {
@@ -208,6 +351,16 @@ pub(crate) fn slugs(patterns: &[Pattern]) -> String {
 
 fn parse_list(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
+}
+
+/// A stored list of keys; what cannot be read (never written so) is no key.
+pub(crate) fn parse_keys(s: Option<&str>) -> Vec<ServiceKey> {
+    s.and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+pub(crate) fn keys_json(keys: &[ServiceKey]) -> Option<String> {
+    (!keys.is_empty()).then(|| serde_json::to_string(keys).unwrap_or_else(|_| "[]".into()))
 }
 
 impl From<service::Model> for RegisteredService {
@@ -228,6 +381,15 @@ impl From<service::Model> for RegisteredService {
             outbound_patterns: patterns(&m.outbound_patterns),
             cidrs: parse_list(&m.cidrs),
             token_hashes: parse_list(&m.token_hashes),
+            signature_policy: m
+                .signature_policy
+                .as_deref()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_default(),
+            keys: parse_keys(m.public_keys.as_deref()),
+            key_set_url: m.key_set_url,
+            fetched_keys: parse_keys(m.fetched_keys.as_deref()),
+            keys_fetched_at: m.keys_fetched_at.map(from_micros),
             created_at: from_micros(m.created_at),
             updated_at: from_micros(m.updated_at),
         }
@@ -261,6 +423,31 @@ impl ServiceInput {
                 field: "cidrs",
                 message,
             })?;
+        }
+        if let Some(url) = &self.key_set_url
+            && !coar_model::is_http_uri(url)
+        {
+            return Err(StoreError::Invalid {
+                field: "key_set_url",
+                message: format!("{url:?} is not an HTTP URI"),
+            });
+        }
+        if let Some(keys) = &self.keys {
+            if keys.len() > MAX_SERVICE_KEYS {
+                return Err(StoreError::Invalid {
+                    field: "keys",
+                    message: format!("a service has at most {MAX_SERVICE_KEYS} keys"),
+                });
+            }
+            if keys
+                .iter()
+                .any(|k| k.thumbprint.is_empty() || !k.jwk.is_object())
+            {
+                return Err(StoreError::Invalid {
+                    field: "keys",
+                    message: "each key needs its thumbprint and a JWK object".into(),
+                });
+            }
         }
         if let Some(tokens) = &self.tokens
             && tokens.iter().any(|t| t.len() < 16)
@@ -332,9 +519,11 @@ pub struct Released {
 }
 
 /// A quarantined notification's claims and evidence as stored: key, `origin.inbox`,
-/// pattern slug, remote address, SHA-256 of the bearer token.
+/// pattern slug, remote address, SHA-256 of the bearer token, thumbprint of the key its
+/// signature verified with.
 pub(crate) type EvidenceRow = (
     i64,
+    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -347,7 +536,7 @@ pub(crate) type SightingRow = (String, Option<String>, Option<String>, i64, i64)
 impl RegisteredService {
     /// [`RegisteredService::vouches_for`] on a stored row's claims and evidence.
     pub(crate) fn vouches_for_row(&self, row: &EvidenceRow) -> Result<(), Untrusted> {
-        let (_, inbox, pattern, addr, bearer) = row;
+        let (_, inbox, pattern, addr, bearer, signature_key) = row;
         let claims = Claims {
             origin_inbox: inbox.as_deref(),
             pattern: pattern.as_deref().and_then(Pattern::from_slug),
@@ -355,6 +544,7 @@ impl RegisteredService {
         let evidence = Evidence {
             remote_addr: addr.as_deref().and_then(|a| a.parse().ok()),
             bearer_sha256: bearer.as_deref(),
+            signature_key: signature_key.as_deref(),
         };
         self.vouches_for(&claims, &evidence)
     }

@@ -368,7 +368,8 @@ store_test!(
             .key;
         // As a release before M0002 left it: their rows absent from seaql_migrations (the table
         // sea-orm-migration kept, which the store's runner reads), no bearer_sha256 column, no
-        // thread_key column, index or queue_locks table, no signing_keys table.
+        // thread_key column, index or queue_locks table, no signing_keys table, none of
+        // M0005's signature columns.
         let raw = sea_orm::Database::connect(db.url.replacen("mariadb://", "mysql://", 1))
             .await
             .unwrap();
@@ -380,7 +381,14 @@ store_test!(
             _ => "DROP INDEX ix_notifications_thread",
         };
         for sql in [
-            "DELETE FROM seaql_migrations WHERE version IN ('m0002_sender_evidence', 'm0003_delivery_threads', 'm0004_signing_keys')",
+            "DELETE FROM seaql_migrations WHERE version IN ('m0002_sender_evidence', 'm0003_delivery_threads', 'm0004_signing_keys', 'm0005_sender_signatures')",
+            "ALTER TABLE notifications DROP COLUMN signature_key",
+            "ALTER TABLE notifications DROP COLUMN signature_hash",
+            "ALTER TABLE services DROP COLUMN signature_policy",
+            "ALTER TABLE services DROP COLUMN public_keys",
+            "ALTER TABLE services DROP COLUMN key_set_url",
+            "ALTER TABLE services DROP COLUMN fetched_keys",
+            "ALTER TABLE services DROP COLUMN keys_fetched_at",
             "DROP TABLE signing_keys",
             "ALTER TABLE notifications DROP COLUMN bearer_sha256",
             drop_index,
@@ -411,6 +419,7 @@ store_test!(
                 "m0002_sender_evidence",
                 "m0003_delivery_threads",
                 "m0004_signing_keys",
+                "m0005_sender_signatures",
                 "migration"
             ]
         );

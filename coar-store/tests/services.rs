@@ -171,6 +171,7 @@ store_test!(service_registry, |db| {
         outbound_patterns: vec![Pattern::RequestReview],
         cidrs: vec!["192.0.2.0/24".into(), "2001:db8::/32".into()],
         tokens: Some(vec!["a-long-enough-secret-token".into()]),
+        ..ServiceInput::default()
     };
     let s = db.store.add_service(&input).await.unwrap();
     assert_eq!(
@@ -404,5 +405,136 @@ fn plain_service(name: &str, id: &str) -> ServiceInput {
         outbound_patterns: Vec::new(),
         cidrs: Vec::new(),
         tokens: None,
+        ..ServiceInput::default()
     }
 }
+
+store_test!(
+    signature_evidence_is_rechecked_against_the_keys_of_the_day,
+    |db| {
+        use coar_store::{NotReleased::Untrusted as U, ServiceKey, SignaturePolicy, Untrusted};
+        let origin = "https://research-organisation.org/repository";
+        let store = &db.store;
+        let key = |t: &str| ServiceKey {
+            thumbprint: t.into(),
+            jwk: json!({"kty": "OKP", "crv": "Ed25519", "x": t, "kid": format!("kid-{t}")}),
+        };
+        let quarantine = async |addr: &str, signed_by: Option<&str>| {
+            let (bytes, n) = parsed(&with_new_id(fixture("request-review")));
+            let mut new = NewNotification::inbound(&n, &bytes, "application/ld+json");
+            new.state = State::Quarantined;
+            new.remote_addr = Some(addr.to_owned());
+            new.signature_key = signed_by.map(str::to_owned);
+            new.signature_hash = signed_by.map(|s| coar_store::sha256_hex(s.as_bytes()));
+            store.insert(new).await.unwrap().record().key
+        };
+        let signed_in_range = quarantine("192.0.2.1", Some("old-key")).await;
+        let signed_outside = quarantine("198.51.100.1", Some("old-key")).await;
+        let unsigned_in_range = quarantine("192.0.2.2", None).await;
+        let other_key = quarantine("198.51.100.2", Some("someone-elses")).await;
+        let stored = store.get(signed_outside).await.unwrap().unwrap();
+        assert_eq!(stored.signature_key.as_deref(), Some("old-key"));
+        assert_eq!(
+            stored.signature_hash,
+            Some(coar_store::sha256_hex(b"old-key"))
+        );
+        // Signature required: only what a key of the service signed, and within its ranges.
+        let required = ServiceInput {
+            cidrs: vec!["192.0.2.0/24".into()],
+            signature_policy: SignaturePolicy::SignatureRequired,
+            keys: Some(vec![key("old-key")]),
+            ..plain_service("Repository", origin)
+        };
+        let service = store.add_service(&required).await.unwrap();
+        assert_eq!(service.signature_policy, SignaturePolicy::SignatureRequired);
+        assert_eq!(service.keys[0].kid(), Some("kid-old-key"));
+        assert_eq!(
+            store.release_one(unsigned_in_range).await.unwrap(),
+            Err(U(Untrusted::SignatureMissing))
+        );
+        assert_eq!(
+            store.release_one(signed_outside).await.unwrap(),
+            Err(U(Untrusted::AddressOutsideRanges))
+        );
+        assert_eq!(
+            store.release_one(other_key).await.unwrap(),
+            Err(U(Untrusted::SignatureMissing))
+        );
+        // The key is withdrawn before release: its signature is evidence no more.
+        let withdrawn = ServiceInput {
+            keys: Some(vec![key("new-key")]),
+            ..required.clone()
+        };
+        let service = store.update_service(service.key, &withdrawn).await.unwrap();
+        assert_eq!(
+            store.release_one(signed_in_range).await.unwrap(),
+            Err(U(Untrusted::SignatureMissing))
+        );
+        // Any one piece of evidence: a signature by a key (here fetched from its key set),
+        // or an address in its ranges.
+        let either = ServiceInput {
+            signature_policy: SignaturePolicy::SignatureOrRangeOrToken,
+            key_set_url: Some("https://research-organisation.org/keys".into()),
+            ..withdrawn.clone()
+        };
+        let service = store.update_service(service.key, &either).await.unwrap();
+        assert!(service.fetched_keys.is_empty());
+        let service = store
+            .set_fetched_keys(
+                service.key,
+                "https://research-organisation.org/keys",
+                &[key("old-key")],
+            )
+            .await
+            .unwrap();
+        assert!(service.has_key("old-key") && service.has_key("new-key"));
+        assert!(service.keys_fetched_at.is_some());
+        // Keys fetched from a URL the service no longer has are not recorded.
+        let stale = store
+            .set_fetched_keys(service.key, "https://elsewhere.example/keys", &[key("x")])
+            .await
+            .unwrap();
+        assert!(!stale.has_key("x"));
+        assert_eq!(
+            store.release_for(&service).await.unwrap(),
+            coar_store::Released {
+                released: 3,
+                kept: 1
+            }
+        );
+        let state = async |key| store.get(key).await.unwrap().unwrap().state;
+        for key in [signed_in_range, signed_outside, unsigned_in_range] {
+            assert_eq!(state(key).await, State::Queued, "{key}");
+        }
+        assert_eq!(
+            store.release_one(other_key).await.unwrap(),
+            Err(U(Untrusted::NoEvidence))
+        );
+        // Changing the URL forgets what was fetched from the old one.
+        let moved = store
+            .update_service(
+                service.key,
+                &ServiceInput {
+                    key_set_url: Some("https://research-organisation.org/keys/v2".into()),
+                    ..either
+                },
+            )
+            .await
+            .unwrap();
+        assert!(moved.fetched_keys.is_empty() && moved.keys_fetched_at.is_none());
+        // Bad input is named.
+        let too_many = ServiceInput {
+            keys: Some((0..33).map(|i| key(&format!("k{i}"))).collect()),
+            ..plain_service("Many", "https://many.example/")
+        };
+        assert!(matches!(
+            store.add_service(&too_many).await,
+            Err(StoreError::Invalid { field: "keys", .. })
+        ));
+        assert_eq!(
+            "signature-or-range-or-token".parse::<SignaturePolicy>(),
+            Ok(SignaturePolicy::SignatureOrRangeOrToken)
+        );
+        assert!("signatures".parse::<SignaturePolicy>().is_err());
+    }
+);

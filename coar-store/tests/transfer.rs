@@ -42,7 +42,23 @@ async fn populate(store: &Store) {
             outbound_patterns: vec![Pattern::AnnounceReview],
             cidrs: vec!["192.0.2.0/24".into(), "2001:db8::/32".into()],
             tokens: Some(vec!["the-repositorys-own-token".into()]),
+            signature_policy: coar_store::SignaturePolicy::SignatureOrRangeOrToken,
+            keys: Some(vec![coar_store::ServiceKey {
+                thumbprint: "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k".into(),
+                jwk: json!({"kty": "OKP", "crv": "Ed25519", "kid": "repo-2026",
+                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}),
+            }]),
+            key_set_url: Some("https://research-organisation.org/keys".into()),
         })
+        .await
+        .unwrap();
+    let with_keys = store.services().await.unwrap()[0].clone();
+    store
+        .set_fetched_keys(
+            with_keys.key,
+            "https://research-organisation.org/keys",
+            &with_keys.keys,
+        )
         .await
         .unwrap();
     store
@@ -55,6 +71,7 @@ async fn populate(store: &Store) {
             outbound_patterns: Vec::new(),
             cidrs: Vec::new(),
             tokens: None,
+            ..ServiceInput::default()
         })
         .await
         .unwrap();
@@ -77,6 +94,10 @@ async fn populate(store: &Store) {
         if i == 3 {
             new.state = State::Quarantined;
             new.bearer_sha256 = Some(coar_store::sha256_hex(b"a-token"));
+        }
+        if i == 2 {
+            new.signature_key = Some("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k".into());
+            new.signature_hash = Some(coar_store::sha256_hex(b"a signature"));
         }
         store.insert(new).await.unwrap();
     }

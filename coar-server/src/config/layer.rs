@@ -127,6 +127,9 @@ settings! {
     /// PKCS#8 PEM file, Ed25519 or RSA [default: an Ed25519 key generated on first start and
     /// kept in the database]
     signing_key_file: String, "COAR_SIGNING_KEY_FILE", [long, env = "COAR_SIGNING_KEY_FILE"];
+    /// How old a sender's HTTP Message Signature may be (its `created`), and so how long
+    /// signatures are remembered to refuse replays; 10s to 1h [default: 5m]
+    signature_window: String, "COAR_SIGNATURE_WINDOW", [long, env = "COAR_SIGNATURE_WINDOW"];
     /// Certificate authorities of HTTPS peers: system+bundled, system or bundled
     /// [default: system+bundled]
     tls_roots: String, "COAR_TLS_ROOTS", [long, env = "COAR_TLS_ROOTS"];

@@ -129,6 +129,9 @@ pub struct Config {
     /// RSA-PSS-SHA512) that what this server sends is signed with. Default: an Ed25519 key
     /// generated on first start and kept in the database, shared by every process on it.
     pub signing_key_file: Option<std::path::PathBuf>,
+    /// `COAR_SIGNATURE_WINDOW`: how old a sender's HTTP Message Signature may be (its
+    /// `created`; a minute of clock skew ahead is allowed), 10 s to 1 h (default 5 min).
+    pub signature_window: std::time::Duration,
     /// `COAR_PUBLISH_UNTRUSTED`: whether notifications attributed to no registered service
     /// are shown in the public inbox listing and feed (default false; with `COAR_TRUST=accept`,
     /// an open inbox, everything is published).
@@ -353,6 +356,17 @@ impl Config {
                 )
             })?,
         };
+        let signature_window = match merged.signature_window {
+            None => std::time::Duration::from_secs(300),
+            Some(s) => parse_duration(&s)
+                .filter(|d| (10..=3600).contains(&d.as_secs()))
+                .ok_or_else(|| {
+                    bad(
+                        &name("signature_window"),
+                        format!("{s:?} is not a duration from 10s to 1h, such as 5m"),
+                    )
+                })?,
+        };
         let trusted_proxies = items(merged.trusted_proxies.as_deref())
             .map(|c| {
                 c.parse::<coar_store::Cidr>()
@@ -431,6 +445,7 @@ impl Config {
             forwarded_header,
             tls_roots,
             signing_key_file: merged.signing_key_file.map(std::path::PathBuf::from),
+            signature_window,
             publish_untrusted,
             rate_limit,
             service_rate_limit,

@@ -261,6 +261,42 @@ pub struct ServiceBody {
     outbound_patterns: Option<Vec<Pattern>>,
     cidrs: Option<Vec<String>>,
     tokens: Option<Vec<String>>,
+    signature_policy: Option<coar_store::SignaturePolicy>,
+    keys: Option<Value>,
+    key_set_url: Option<String>,
+}
+
+/// The keys a body gives, parsed (`None`: not given).
+fn body_keys(keys: Option<&Value>) -> Result<Option<Vec<coar_store::ServiceKey>>, ProblemDetails> {
+    keys.map(|k| crate::signatures::service_keys(k).map_err(|m| bad("keys", m)))
+        .transpose()
+}
+
+/// A key-set URL as given: `""` is none.
+fn body_url(url: Option<String>) -> Option<Option<String>> {
+    url.map(|u| Some(u.trim().to_owned()).filter(|u| !u.is_empty()))
+}
+
+/// After a service is saved: its key set fetched (when it has a URL), then what its rules
+/// now vouch for released; the answer's body.
+async fn saved_service(
+    app: &App,
+    mut s: coar_store::RegisteredService,
+) -> Result<Value, ProblemDetails> {
+    let mut key_set_error = None;
+    if s.key_set_url.is_some() {
+        match app.refresh_service_keys(&s).await {
+            Ok(updated) => s = updated,
+            Err(e) => key_set_error = Some(e),
+        }
+    }
+    let released = app.store().release_for(&s).await?;
+    let mut body = service_json(&s);
+    body["quarantine"] = json!(crate::views::ReleasedView::from(released));
+    if let Some(e) = key_set_error {
+        body["key_set_error"] = json!(e);
+    }
+    Ok(body)
 }
 
 fn service_json(s: &coar_store::RegisteredService) -> Value {
@@ -317,12 +353,13 @@ pub async fn add_service(
         outbound_patterns: body.outbound_patterns.unwrap_or_default(),
         cidrs: body.cidrs.unwrap_or_default(),
         tokens: body.tokens,
+        signature_policy: body.signature_policy.unwrap_or_default(),
+        keys: body_keys(body.keys.as_ref())?,
+        key_set_url: body_url(body.key_set_url).flatten(),
     };
     let s = app.store().add_service(&input).await?;
-    let released = app.store().release_for(&s).await?;
     let location = app.urls().api_service(s.key);
-    let mut body = service_json(&s);
-    body["quarantine"] = json!(crate::views::ReleasedView::from(released));
+    let body = saved_service(&app, s).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -358,6 +395,7 @@ pub async fn update_service(
     let current = app.store().service(key).await?.ok_or_else(|| {
         ProblemDetails::new(StatusCode::NOT_FOUND, "Not found", "no such service")
     })?;
+    let keys = body_keys(body.keys.as_ref())?;
     let input = coar_store::ServiceInput {
         name: body.name.unwrap_or(current.name),
         id: body.id.unwrap_or(current.id),
@@ -367,13 +405,13 @@ pub async fn update_service(
         outbound_patterns: body.outbound_patterns.unwrap_or(current.outbound_patterns),
         cidrs: body.cidrs.unwrap_or(current.cidrs),
         tokens: body.tokens,
+        signature_policy: body.signature_policy.unwrap_or(current.signature_policy),
+        keys,
+        key_set_url: body_url(body.key_set_url).unwrap_or(current.key_set_url),
     };
     let s = app.store().update_service(key, &input).await?;
     // Its rules may now vouch for more of what waits (never for less than its evidence).
-    let released = app.store().release_for(&s).await?;
-    let mut body = service_json(&s);
-    body["quarantine"] = json!(crate::views::ReleasedView::from(released));
-    Ok(Json(body).into_response())
+    Ok(Json(saved_service(&app, s).await?).into_response())
 }
 
 /// `DELETE /api/services/{key}`: 204, or 404.

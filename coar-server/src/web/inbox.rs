@@ -39,15 +39,23 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 pub async fn post(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ProblemDetails> {
     let config = app.config();
+    // The URI the sender addressed is this inbox's public one (a proxy in front may have
+    // rewritten the request's), with the request's query.
+    let target_uri = match uri.query() {
+        Some(q) => format!("{}?{q}", app.inbox_url()),
+        None => app.inbox_url(),
+    };
     let peer = Peer {
         addr: app.sender_addr(peer.ip(), &headers),
         bearer_token: header_str(&headers, header::AUTHORIZATION)
             .and_then(|a| a.strip_prefix("Bearer "))
             .map(str::to_owned),
+        signed: crate::signatures::SignedRequest::of("POST", target_uri, &headers),
     };
     let declared =
         header_str(&headers, header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());

@@ -202,6 +202,18 @@ pub struct ServiceInput {
     /// Bearer tokens it must present, in clear (only their hashes are stored; `PATCH`
     /// replaces them).
     tokens: Option<Vec<String>>,
+    /// What its notifications must prove: `rules` (default: its ranges and tokens),
+    /// `signature-or-range-or-token` (any one of them, a signature by its keys included)
+    /// or `signature-required` (a signature, and the ranges and tokens).
+    #[schema(value_type = Option<String>, example = "signature-or-range-or-token")]
+    signature_policy: Option<String>,
+    /// Its public keys, for its HTTP Message Signatures: a JWK Set, an array of JWKs or one
+    /// JWK (Ed25519 or RSA, each with a `kid`; `PATCH` replaces them).
+    #[schema(value_type = Option<Object>)]
+    keys: Option<serde_json::Value>,
+    /// Where it publishes its JWK Set (a coar-notify server's `/keys`), fetched now and
+    /// when a request names a key not yet seen; `""` for none.
+    key_set_url: Option<String>,
 }
 
 /// The filters of `GET /api/notifications`.

@@ -57,6 +57,24 @@ impl ProblemDetails {
         p
     }
 
+    /// A 401 for an HTTP Message Signature that does not hold: `reason` is its stable code
+    /// (`digest-mismatch`, `expired`, `unknown-key`, `bad-signature`, `replayed`, …), given
+    /// as the one error's `rule`. `Accept-Signature` says what a signature must cover.
+    pub fn signature(reason: &'static str, detail: String) -> ProblemDetails {
+        let mut p = ProblemDetails::new(StatusCode::UNAUTHORIZED, "Bad signature", detail.clone());
+        p.errors = vec![json!({
+            "pointer": "",
+            "rule": format!("signature.{reason}"),
+            "severity": "error",
+            "message": detail,
+        })];
+        p.with_header(header::WWW_AUTHENTICATE, "Signature")
+            .with_header(
+                header::HeaderName::from_static("accept-signature"),
+                r#"coar=("@method" "@target-uri" "content-digest" "content-type");created;keyid"#,
+            )
+    }
+
     /// Adds a header.
     pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> ProblemDetails {
         self.headers.push((name, HeaderValue::from_static(value)));
@@ -195,6 +213,8 @@ impl From<crate::Rejection> for ProblemDetails {
                 ),
             R::QuarantineFull { .. } => ProblemDetails::new(status, "Quarantine full", detail)
                 .with_header(header::RETRY_AFTER, "3600"),
+            R::Signature(e) => ProblemDetails::signature(e.reason(), detail),
+            R::Replayed => ProblemDetails::signature("replayed", detail),
         }
     }
 }

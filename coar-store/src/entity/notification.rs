@@ -55,6 +55,12 @@ pub struct Model {
     /// SHA-256 (hex) of the bearer token the sender presented, if any: its evidence, with
     /// `remote_addr`, re-checked when quarantine is released.
     pub bearer_sha256: Option<String>,
+    /// JWK thumbprint (RFC 7638) of the key that verified the request's HTTP Message
+    /// Signature, if one did: evidence, re-checked against the service's keys on release.
+    pub signature_key: Option<String>,
+    /// SHA-256 (hex) of that signature's parameters and value: the same request again is a
+    /// replay.
+    pub signature_hash: Option<String>,
     /// Outbound: the delivery thread (target inbox and the activity answered, hashed), within
     /// which deliveries keep their order. `None` inbound.
     pub thread_key: Option<String>,

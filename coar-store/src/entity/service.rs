@@ -29,6 +29,19 @@ pub struct Model {
     /// JSON array of SHA-256 hashes of bearer tokens.
     #[sea_orm(column_type = "Text")]
     pub token_hashes: String,
+    /// `rules`, `signature-or-range-or-token` or `signature-required`; `NULL` is `rules`.
+    pub signature_policy: Option<String>,
+    /// JSON array of `{"thumbprint", "jwk"}`: the public keys registered for the service.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub public_keys: Option<String>,
+    /// Where the service publishes its JWK Set.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub key_set_url: Option<String>,
+    /// JSON array of `{"thumbprint", "jwk"}`: the keys last fetched from `key_set_url`.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub fetched_keys: Option<String>,
+    /// When `fetched_keys` was fetched.
+    pub keys_fetched_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -39,6 +39,9 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the settings each variant flattens in are its size, and boxing them
+// would hide them from clap.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Run the inbox (creates and migrates the database first).

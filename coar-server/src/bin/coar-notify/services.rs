@@ -8,6 +8,9 @@ use coar_server::config::Layer;
 
 use crate::{runtime, with_config};
 
+// Parsed once per run: the settings each variant flattens in are its size, and boxing them
+// would hide them from clap.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub(crate) enum ServicesCommand {
     /// List the registered services.
@@ -46,6 +49,18 @@ pub(crate) enum ServicesCommand {
         /// Register it disabled.
         #[arg(long)]
         disabled: bool,
+        /// What its notifications must prove: rules (its ranges and tokens),
+        /// signature-or-range-or-token, or signature-required.
+        #[arg(long, default_value = "rules")]
+        signature_policy: String,
+        /// A file with its public keys (a JWK Set, an array of JWKs or one JWK), for its
+        /// HTTP Message Signatures.
+        #[arg(long = "keys")]
+        keys: Option<PathBuf>,
+        /// Where it publishes its JWK Set (fetched by the server when a signed request
+        /// needs it).
+        #[arg(long)]
+        key_set_url: Option<String>,
     },
     /// Remove a service (by key or id URI).
     Remove {
@@ -125,8 +140,19 @@ pub(crate) fn run(file: Option<PathBuf>, action: ServicesCommand) -> ExitCode {
                         }
                     }
                 }
-                ServicesCommand::Add { name, id, inbox, patterns, outbound_patterns, cidrs, tokens, disabled, .. } => {
+                ServicesCommand::Add { name, id, inbox, patterns, outbound_patterns, cidrs, tokens, disabled, signature_policy, keys, key_set_url, .. } => {
+                    let keys = match keys {
+                        Some(path) => {
+                            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
+                            coar_server::signatures::service_keys(&value).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                        }
+                        None => Vec::new(),
+                    };
                     let input = ServiceInput {
+                        signature_policy: signature_policy.parse().map_err(anyhow::Error::msg)?,
+                        keys: Some(keys),
+                        key_set_url,
                         name,
                         id,
                         inbox,

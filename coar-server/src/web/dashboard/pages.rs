@@ -350,6 +350,13 @@ async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Prob
         Some(k) => app.store().service(k).await?,
         None => None,
     };
+    // Evidence is named against the service its origin names (attributed or not).
+    let named = match (&service, &record.origin_id) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(id)) => app.store().service_by_id(id).await?,
+        (None, None) => None,
+    };
+    let authentication = crate::views::authentication(&record, named.as_ref());
     let unknown_sender = record.state == QueueState::Quarantined
         && service.is_none()
         && match &record.origin_id {
@@ -367,6 +374,7 @@ async fn message_context(app: &Arc<App>, key: i64) -> Result<Option<Value>, Prob
         "nav": "messages",
         "m": row(app, &record),
                 "record": crate::views::RecordView::from(&record),
+        "authentication": authentication,
         "pretty": pretty,
         "turtle": turtle.as_ref().ok(),
         "turtle_error": turtle.as_ref().err(),

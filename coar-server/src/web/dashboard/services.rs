@@ -30,7 +30,41 @@ fn service_row(s: &RegisteredService) -> Value {
         "cidrs": s.cidrs,
         "has_tokens": !s.token_hashes.is_empty(),
         "updated": s.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+        "signature_policy": s.signature_policy.as_str(),
+        "keys": s.keys.iter().map(key_row).collect::<Vec<_>>(),
+        "keys_text": keys_text(&s.keys),
+        "key_set_url": s.key_set_url,
+        "fetched_keys": s.fetched_keys.iter().map(key_row).collect::<Vec<_>>(),
+        "keys_fetched": s.keys_fetched_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
     })
+}
+
+fn key_row(k: &coar_store::ServiceKey) -> Value {
+    json!({
+        "kid": k.kid(),
+        "thumbprint": k.thumbprint,
+        "alg": k.jwk.get("alg").and_then(Value::as_str),
+    })
+}
+
+/// Registered keys as the form's text: a JWK Set, or nothing.
+fn keys_text(keys: &[coar_store::ServiceKey]) -> String {
+    if keys.is_empty() {
+        return String::new();
+    }
+    let set = json!({"keys": keys.iter().map(|k| &k.jwk).collect::<Vec<_>>()});
+    serde_json::to_string_pretty(&set).unwrap_or_default()
+}
+
+/// The keys the form gives (its `keys` field: a JWK Set, an array of JWKs or one JWK;
+/// empty for none).
+fn keys_of(form: &Form) -> Result<Vec<coar_store::ServiceKey>, String> {
+    let text = form.get("keys").unwrap_or_default().trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("keys: not JSON ({e})"))?;
+    crate::signatures::service_keys(&value).map_err(|e| format!("keys: {e}"))
 }
 
 /// `GET /admin/services`.
@@ -82,6 +116,7 @@ fn form_page(
             "s": values,
             "error": error,
             "patterns": pattern_options().into_iter().filter(|p| p["legacy"] == false).collect::<Vec<_>>(),
+            "policies": coar_store::SignaturePolicy::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
         }),
     )
 }
@@ -95,6 +130,7 @@ pub async fn new_form(
     let values = json!({
         "name": q.get("name"), "id": q.get("id"), "inbox": q.get("inbox"),
         "enabled": true, "inbound": [], "outbound": [], "cidrs": [],
+        "signature_policy": "rules",
     });
     form_page(&app, &admin, StatusCode::OK, None, values, None)
 }
@@ -132,7 +168,7 @@ fn missing(app: &App, admin: &Admin) -> Response {
     )
 }
 
-/// The service a form describes; `tokens` is left to the caller.
+/// The service a form describes; `tokens` and `keys` are left to the caller.
 fn input_of(form: &Form) -> ServiceInput {
     let patterns = |name: &str| {
         form.all(name)
@@ -155,15 +191,24 @@ fn input_of(form: &Form) -> ServiceInput {
             .map(str::to_owned)
             .collect(),
         tokens: None,
+        signature_policy: form
+            .get("signature_policy")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default(),
+        keys: None,
+        key_set_url: form.non_empty("key_set_url").map(|u| u.trim().to_owned()),
     }
 }
 
-fn input_values(input: &ServiceInput) -> Value {
+fn input_values(input: &ServiceInput, keys_text: &str) -> Value {
     json!({
         "name": input.name, "id": input.id, "inbox": input.inbox, "enabled": input.enabled,
         "inbound": input.inbound_patterns.iter().map(|p| p.slug()).collect::<Vec<_>>(),
         "outbound": input.outbound_patterns.iter().map(|p| p.slug()).collect::<Vec<_>>(),
         "cidrs": input.cidrs,
+        "signature_policy": input.signature_policy.as_str(),
+        "keys_text": keys_text,
+        "key_set_url": input.key_set_url,
     })
 }
 
@@ -186,7 +231,7 @@ pub async fn create(
     if input.name.is_empty() {
         input.name = input.id.clone();
     }
-    save(&app, &admin, None, input).await
+    save(&app, &admin, None, input, &form).await
 }
 
 /// `POST /admin/services/{key}`: change (tokens are kept).
@@ -195,10 +240,31 @@ pub async fn update(
     Path(key): Path<i64>,
     CheckedForm { admin, form }: CheckedForm,
 ) -> Response {
-    save(&app, &admin, Some(key), input_of(&form)).await
+    save(&app, &admin, Some(key), input_of(&form), &form).await
 }
 
-async fn save(app: &App, admin: &Admin, key: Option<i64>, input: ServiceInput) -> Response {
+async fn save(
+    app: &App,
+    admin: &Admin,
+    key: Option<i64>,
+    mut input: ServiceInput,
+    form: &Form,
+) -> Response {
+    let keys_text = form.get("keys").unwrap_or_default().to_owned();
+    match keys_of(form) {
+        Ok(keys) => input.keys = Some(keys),
+        Err(message) => {
+            let values = input_values(&input, &keys_text);
+            return form_page(
+                app,
+                admin,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                key,
+                values,
+                Some(message),
+            );
+        }
+    }
     if let Some(k) = key {
         match app.store().service(k).await {
             Ok(Some(_)) => {}
@@ -211,11 +277,29 @@ async fn save(app: &App, admin: &Admin, key: Option<i64>, input: ServiceInput) -
         None => app.store().add_service(&input).await,
     };
     match saved {
-        Ok(s) => {
+        Ok(mut s) => {
+            let mut fetch_error = None;
+            if s.key_set_url.is_some() {
+                match app.refresh_service_keys(&s).await {
+                    Ok(updated) => s = updated,
+                    Err(e) => fetch_error = Some(e),
+                }
+            }
             if let Err(e) = app.store().release_for(&s).await {
                 return problem_page(app, admin, e.into());
             }
-            redirect(&format!("{}/services?done=saved", root(app)))
+            match fetch_error {
+                // Saved; the admin sees why no key came from the URL.
+                Some(e) => form_page(
+                    app,
+                    admin,
+                    StatusCode::OK,
+                    Some(s.key),
+                    service_row(&s),
+                    Some(format!("Saved, but its key set could not be fetched: {e}")),
+                ),
+                None => redirect(&format!("{}/services?done=saved", root(app))),
+            }
         }
         Err(e) => match form_error(&e) {
             Some(message) => form_page(
@@ -223,7 +307,7 @@ async fn save(app: &App, admin: &Admin, key: Option<i64>, input: ServiceInput) -
                 admin,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 key,
-                input_values(&input),
+                input_values(&input, &keys_text),
                 Some(message),
             ),
             None => problem_page(app, admin, e.into()),
@@ -290,14 +374,8 @@ pub async fn rotate_token(
         uuid::Uuid::new_v4().simple()
     );
     let input = ServiceInput {
-        name: current.name.clone(),
-        id: current.id.clone(),
-        inbox: current.inbox.clone(),
-        enabled: current.enabled,
-        inbound_patterns: current.inbound_patterns.clone(),
-        outbound_patterns: current.outbound_patterns.clone(),
-        cidrs: current.cidrs.clone(),
         tokens: Some(vec![token.clone()]),
+        ..current.to_input()
     };
     match app.store().update_service(key, &input).await {
         Ok(s) => render(
@@ -367,6 +445,7 @@ pub async fn trust(
                 outbound_patterns: Vec::new(),
                 cidrs,
                 tokens: token.clone().map(|t| vec![t]),
+                ..ServiceInput::default()
             };
             let result = async {
                 let s = app.store().add_service(&input).await?;
