@@ -47,7 +47,7 @@ pub fn nightly_available(root: &Path) -> bool {
 }
 
 /// The fuzz targets, in the order they run.
-pub const TARGETS: [&str; 4] = ["inbound", "shaping", "link", "retry_after"];
+pub const TARGETS: [&str; 5] = ["inbound", "shaping", "link", "retry_after", "signature"];
 
 /// Runs the targets (all, or `only`); fails if one finds a crash.
 pub fn fuzz(root: &Path, mode: Mode, only: Option<&str>) -> Result<()> {

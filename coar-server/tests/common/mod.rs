@@ -52,7 +52,12 @@ pub async fn start_with(
     settings: &[(&str, &str)],
     pipeline: coar_server::pipeline::Pipeline,
 ) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // `bind` in the settings: that address (a restart at the same URL); any port otherwise.
+    let bind = settings
+        .iter()
+        .find(|(k, _)| *k == "bind")
+        .map_or("127.0.0.1:0", |(_, v)| *v);
+    let listener = TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut pairs: Vec<(String, String)> = settings
         .iter()
