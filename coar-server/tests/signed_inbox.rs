@@ -470,3 +470,65 @@ async fn an_independent_signer_is_verified_by_the_inbox() {
     s.stop().await;
     common::db::drop_db(db).await;
 }
+
+/// The example request in docs/security.md ("For peers") verifies with the JWK Set shown
+/// after it, at its `created` time, and not with its body changed: the guide cannot go stale.
+#[test]
+fn the_peers_guide_example_verifies() {
+    use coar_ldn::signature::{Policy, Request, parse_jwk_set, verify_request};
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/security.md"))
+            .unwrap();
+    let block = |marker: &str| {
+        let after = &doc[doc.find(marker).expect(marker)..];
+        let start = after.find("```").unwrap();
+        let body = &after[start..];
+        let body = &body[body.find('\n').unwrap() + 1..];
+        body[..body.find("\n```").unwrap()].to_owned()
+    };
+    let request = block("<!-- signed-example:request -->");
+    let keys =
+        parse_jwk_set(&serde_json::from_str(&block("<!-- signed-example:jwks -->")).unwrap())
+            .unwrap();
+    let (head, body) = request.split_once("\n\n").unwrap();
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap();
+    assert!(request_line.starts_with("POST /inbox/ "), "{request_line}");
+    let mut headers = http::HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(": ").unwrap();
+        headers.append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let host = headers["host"].to_str().unwrap().to_owned();
+    let target = format!("https://{host}/inbox/");
+    let req = Request {
+        method: "POST",
+        target_uri: &target,
+        headers: &headers,
+    };
+    let input = headers["signature-input"].to_str().unwrap();
+    let created: i64 = input.split(";created=").nth(1).unwrap()[..10]
+        .parse()
+        .unwrap();
+    let resolve = |id: &str| keys.iter().find(|k| k.key_id() == id).cloned();
+    let verified = verify_request(&req, body.as_bytes(), created, Policy::default(), resolve)
+        .unwrap()
+        .expect("signed");
+    assert_eq!(verified.key.key_id(), "repository-2026-12");
+    let tampered = body.replacen("Josiah", "Josiaj", 1);
+    assert_eq!(
+        verify_request(
+            &req,
+            tampered.as_bytes(),
+            created,
+            Policy::default(),
+            resolve
+        )
+        .unwrap_err()
+        .reason(),
+        "digest-mismatch"
+    );
+}
