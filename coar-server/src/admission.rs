@@ -307,6 +307,15 @@ impl Core {
                 self.check_signature(signed, &body, named.as_ref()).await?
             }
         };
+        // The same signed request again is refused before it spends anything (the service's
+        // rate, a place in quarantine); one arriving at the same time as the first is found
+        // when it is stored, below.
+        if let Some(v) = &verified {
+            let new = coar_store::NewNotification::inbound(&notification, &body, "");
+            if self.store().is_replay(&new, &v.replay_key).await? {
+                return Err(Rejection::Replayed);
+            }
+        }
         let signature_key = verified.as_ref().map(|v| v.key.thumbprint());
         let evidence = Evidence {
             remote_addr: Some(peer.addr),

@@ -85,12 +85,17 @@ pub fn service_key(key: &VerifyingKey) -> ServiceKey {
     }
 }
 
-/// The key of `service` that `keyid` names: by its `kid`, else by its thumbprint.
+/// The key of `service` that `keyid` names: by its `kid`, else by its thumbprint. A stored
+/// key whose JWK is not the key its thumbprint names (an edited import) is no key.
 fn resolve(service: &RegisteredService, keyid: &str) -> Option<VerifyingKey> {
     let by_kid = service.all_keys().find(|k| k.kid() == Some(keyid));
     by_kid
         .or_else(|| service.all_keys().find(|k| k.thumbprint == keyid))
-        .and_then(|k| VerifyingKey::from_jwk(&k.jwk).ok())
+        .and_then(|k| {
+            VerifyingKey::from_jwk(&k.jwk)
+                .ok()
+                .filter(|v| v.thumbprint() == k.thumbprint)
+        })
 }
 
 /// How often at most a service's key set is fetched because a request named a key it does
@@ -127,6 +132,20 @@ impl KeyRefresh {
 }
 
 impl Core {
+    /// Whether `url` may be a service's key-set URL: `https`, since whoever can change what
+    /// it answers can sign as the service (`http` too with `COAR_ALLOW_PRIVATE_TARGETS`,
+    /// for development).
+    pub fn check_key_set_url(&self, url: &str) -> Result<(), String> {
+        let https = url::Url::parse(url).is_ok_and(|u| u.scheme() == "https");
+        if https || (self.config().allow_private_targets && coar_model::is_http_uri(url)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{url:?} is not an https URL: whoever can change what it answers could sign as the service"
+            ))
+        }
+    }
+
     /// Fetches `service`'s JWK Set from its key-set URL (through the outbound address
     /// policy and size limit) and records the keys found; the service as it is then.
     pub async fn refresh_service_keys(
@@ -136,6 +155,7 @@ impl Core {
         let Some(url) = service.key_set_url.as_deref() else {
             return Err("the service has no key-set URL".into());
         };
+        self.check_key_set_url(url)?;
         let set = self
             .client()
             .fetch(url)
@@ -157,9 +177,10 @@ impl Core {
 
     /// Checks a signed request against the keys of `service` (the one its notification
     /// names as origin, if registered). `Ok(None)`: no signature to count, either none was
-    /// sent or it names a key while no registered service is named to hold it (an unknown
-    /// sender's signature cannot be checked; it is quarantined or refused by the other
-    /// rules, like an unsigned one). A signature that is present and wrong is an error.
+    /// sent or it names a key while the origin names no service that has keys (an unknown
+    /// sender's signature, or a registered peer's that is not trusted by signature, cannot
+    /// be checked; the other rules decide, as for an unsigned one; every coar-notify server
+    /// signs what it sends). A signature that is present and wrong otherwise is an error.
     pub(crate) async fn check_signature(
         &self,
         signed: &SignedRequest,
@@ -208,7 +229,11 @@ impl Core {
         });
         match verified {
             Ok(v) => Ok(v),
-            Err(SignatureError::UnknownKey(_)) if service.is_none() => Ok(None),
+            Err(SignatureError::UnknownKey(_))
+                if !service.as_ref().is_some_and(|s| s.verifies_signatures()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(Rejection::Signature(e)),
         }
     }

@@ -34,6 +34,19 @@ impl Urls {
         format!("{}/inbox", self.base)
     }
 
+    /// The URI a sender addressed when this server got `path_and_query` (e.g. `/inbox/?a=b`,
+    /// as the request line has it below the base URL's path): the base URL normalised as a
+    /// client normalises what it requests (scheme and host lower-cased, a default port
+    /// dropped), then the path and query. What an HTTP Message Signature's `@target-uri`
+    /// is checked against, whatever a proxy in front rewrote.
+    pub fn public_uri(&self, path_and_query: &str) -> String {
+        let base = url::Url::parse(&self.base)
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|_| self.base.clone());
+        let origin = base.strip_suffix(self.path.as_str()).unwrap_or(&base);
+        format!("{origin}{}{path_and_query}", self.path)
+    }
+
     /// One received notification in the inbox.
     pub fn notification(&self, key: i64) -> String {
         format!("{}/inbox/{key}", self.base)
@@ -90,5 +103,18 @@ mod tests {
         assert_eq!(u.api_service(2), "https://x.example/notify/api/services/2");
         assert_eq!(u.admin_path(), "/notify/admin");
         assert_eq!(Urls::new("http://127.0.0.1:8080").admin_path(), "/admin");
+    }
+
+    #[test]
+    fn the_uri_a_sender_addressed_is_normalised_as_clients_normalise() {
+        let u = Urls::new("HTTPS://X.Example:443/notify/");
+        assert_eq!(u.public_uri("/inbox"), "https://x.example/notify/inbox");
+        assert_eq!(
+            u.public_uri("/inbox/?a=b"),
+            "https://x.example/notify/inbox/?a=b"
+        );
+        let plain = Urls::new("http://127.0.0.1:8080");
+        assert_eq!(plain.public_uri("/inbox/"), "http://127.0.0.1:8080/inbox/");
+        assert_eq!(plain.public_uri("/inbox"), plain.inbox());
     }
 }

@@ -199,6 +199,41 @@ server_test!(signatures_are_evidence_and_each_failure_is_named, |url| {
     let record = newest(&s).await;
     assert_eq!(record["state"], "quarantined");
     assert_eq!(record["signature_key"], Value::Null);
+    // A registered peer trusted by its address, not by signature, that signs anyway (every
+    // coar-notify server does): its key cannot be checked, and its range decides.
+    let ranged = "https://ranged.example/service";
+    register(
+        &s,
+        json!({"name": "Ranged", "id": ranged, "cidrs": ["127.0.0.0/8"]}),
+    )
+    .await;
+    let from_range = payload(ranged);
+    let (status, _) = post(
+        &s,
+        &signed(&stranger, &inbox, &from_range, now()),
+        &from_range,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(newest(&s).await["state"], "queued");
+    // The inbox is also at `/inbox/`: a sender that signed that URI is verified.
+    let slash = payload(ORIGIN);
+    let mut r = s.client.post(s.url("/inbox/")).body(slash.clone());
+    for (k, v) in signed(&key, &format!("{inbox}/"), &slash, now()) {
+        r = r.header(k, v);
+    }
+    assert_eq!(r.send().await.unwrap().status(), 201);
+    assert_eq!(newest(&s).await["signature_key"], thumbprint.as_str());
+    // A key-set URL anyone on the path could answer is refused.
+    let r = s
+        .client
+        .post(s.url("/api/services"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "Plain", "id": "https://plain.example/", "key_set_url": "http://plain.example/keys"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     // But one that is wrong whoever holds the key is still refused.
     let (status, problem) = post(
         &s,

@@ -75,8 +75,9 @@ pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, St
 pub use notifications::{Inserted, NewNotification};
 pub use queue::{Claim, Delivery, Failure};
 pub use services::{
-    Attribution, Claims, Evidence, MAX_SERVICE_KEYS, NotReleased, RegisteredService, Released,
-    ServiceInput, ServiceKey, Sighting, SignaturePolicy, UnknownSender, Untrusted,
+    Attribution, Claims, Evidence, FETCHED_KEYS_LIFETIME, MAX_KEYS_BYTES, MAX_SERVICE_KEYS,
+    NotReleased, RegisteredService, Released, ServiceInput, ServiceKey, Sighting, SignaturePolicy,
+    UnknownSender, Untrusted,
 };
 pub use threads::{Thread, ThreadStatus};
 pub use transfer::{Counts as TransferCounts, FORMAT as EXPORT_FORMAT, VERSION as EXPORT_VERSION};

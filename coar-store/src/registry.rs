@@ -109,8 +109,8 @@ impl Store {
         Ok(updated?.into())
     }
 
-    /// Records the keys just fetched from the service's key-set URL (at most
-    /// [`MAX_SERVICE_KEYS`], the first ones kept), unless the URL changed meanwhile
+    /// Records the keys just fetched from the service's key-set URL (the first that fit in
+    /// [`MAX_SERVICE_KEYS`] and [`MAX_KEYS_BYTES`]), unless the URL changed meanwhile
     /// (`from_url` is the one they were fetched from). The service as it is now.
     pub async fn set_fetched_keys(
         &self,
@@ -119,7 +119,7 @@ impl Store {
         keys: &[ServiceKey],
     ) -> Result<RegisteredService, StoreError> {
         use sea_orm::sea_query::Expr;
-        let keys = &keys[..keys.len().min(MAX_SERVICE_KEYS)];
+        let keys = keys_within_limits(keys);
         let now = to_micros(Utc::now());
         service::Entity::update_many()
             .col_expr(service::Column::FetchedKeys, Expr::value(keys_json(keys)))

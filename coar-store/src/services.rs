@@ -136,6 +136,12 @@ impl ServiceKey {
 /// The most keys a service may have registered, and kept from its key set.
 pub const MAX_SERVICE_KEYS: usize = 32;
 
+/// The most bytes a service's keys take stored (a `TEXT` column holds 64 KiB on MariaDB).
+pub const MAX_KEYS_BYTES: usize = 60_000;
+
+/// How long keys fetched from a service's key-set URL count without being fetched again.
+pub const FETCHED_KEYS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// What a notification claims, as far as attribution cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Claims<'a> {
@@ -221,12 +227,16 @@ impl RegisteredService {
                 .any(|c| c.contains(ip))
     }
 
-    /// Whether `thumbprint` names one of its keys, registered or fetched.
+    /// Whether `thumbprint` names one of its keys, registered or fetched
+    /// ([`all_keys`](Self::all_keys)).
     pub fn has_key(&self, thumbprint: &str) -> bool {
-        self.keys
-            .iter()
-            .chain(&self.fetched_keys)
-            .any(|k| k.thumbprint == thumbprint)
+        self.all_keys().any(|k| k.thumbprint == thumbprint)
+    }
+
+    /// Whether its notifications' signatures can be checked: it has keys, or a key-set URL
+    /// to fetch them from.
+    pub fn verifies_signatures(&self) -> bool {
+        !self.keys.is_empty() || self.key_set_url.is_some()
     }
 
     /// Its settings as input to change them: tokens and keys kept (`None`).
@@ -246,9 +256,19 @@ impl RegisteredService {
         }
     }
 
-    /// Its keys, registered then fetched.
+    /// Its keys: the registered ones, then those fetched from its key-set URL if they were
+    /// fetched within [`FETCHED_KEYS_LIFETIME`] (a key set that cannot be fetched again for
+    /// that long vouches for nothing more).
     pub fn all_keys(&self) -> impl Iterator<Item = &ServiceKey> {
-        self.keys.iter().chain(&self.fetched_keys)
+        let fresh = self.keys_fetched_at.is_some_and(|at| {
+            Utc::now()
+                .signed_duration_since(at)
+                .to_std()
+                .unwrap_or_default()
+                <= FETCHED_KEYS_LIFETIME
+        });
+        let fetched: &[ServiceKey] = if fresh { &self.fetched_keys } else { &[] };
+        self.keys.iter().chain(fetched)
     }
 
     /// Whether `ip` is in one of the service's ranges (true when it has none).
@@ -363,6 +383,20 @@ pub(crate) fn keys_json(keys: &[ServiceKey]) -> Option<String> {
     (!keys.is_empty()).then(|| serde_json::to_string(keys).unwrap_or_else(|_| "[]".into()))
 }
 
+/// The first of `keys` that fit, stored, in [`MAX_KEYS_BYTES`] (at most [`MAX_SERVICE_KEYS`]).
+pub(crate) fn keys_within_limits(keys: &[ServiceKey]) -> &[ServiceKey] {
+    let mut bytes = 2;
+    let mut n = 0;
+    for k in keys.iter().take(MAX_SERVICE_KEYS) {
+        bytes += serde_json::to_string(k).map_or(usize::MAX / 2, |s| s.len() + 1);
+        if bytes > MAX_KEYS_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    &keys[..n]
+}
+
 impl From<service::Model> for RegisteredService {
     fn from(m: service::Model) -> RegisteredService {
         let patterns = |s: &str| {
@@ -437,6 +471,12 @@ impl ServiceInput {
                 return Err(StoreError::Invalid {
                     field: "keys",
                     message: format!("a service has at most {MAX_SERVICE_KEYS} keys"),
+                });
+            }
+            if keys_within_limits(keys).len() < keys.len() {
+                return Err(StoreError::Invalid {
+                    field: "keys",
+                    message: format!("a service's keys take at most {MAX_KEYS_BYTES} bytes"),
                 });
             }
             if keys

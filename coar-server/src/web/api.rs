@@ -277,6 +277,15 @@ fn body_url(url: Option<String>) -> Option<Option<String>> {
     url.map(|u| Some(u.trim().to_owned()).filter(|u| !u.is_empty()))
 }
 
+/// A key-set URL the API accepts ([`crate::Core::check_key_set_url`]).
+fn checked_url(app: &App, url: Option<String>) -> Result<Option<String>, ProblemDetails> {
+    if let Some(u) = &url {
+        app.check_key_set_url(u)
+            .map_err(|m| bad("key_set_url", m))?;
+    }
+    Ok(url)
+}
+
 /// After a service is saved: its key set fetched (when it has a URL), then what its rules
 /// now vouch for released; the answer's body.
 async fn saved_service(
@@ -355,7 +364,7 @@ pub async fn add_service(
         tokens: body.tokens,
         signature_policy: body.signature_policy.unwrap_or_default(),
         keys: body_keys(body.keys.as_ref())?,
-        key_set_url: body_url(body.key_set_url).flatten(),
+        key_set_url: checked_url(&app, body_url(body.key_set_url).flatten())?,
     };
     let s = app.store().add_service(&input).await?;
     let location = app.urls().api_service(s.key);
@@ -407,7 +416,10 @@ pub async fn update_service(
         tokens: body.tokens,
         signature_policy: body.signature_policy.unwrap_or(current.signature_policy),
         keys,
-        key_set_url: body_url(body.key_set_url).unwrap_or(current.key_set_url),
+        key_set_url: match body_url(body.key_set_url) {
+            Some(url) => checked_url(&app, url)?,
+            None => current.key_set_url,
+        },
     };
     let s = app.store().update_service(key, &input).await?;
     // Its rules may now vouch for more of what waits (never for less than its evidence).

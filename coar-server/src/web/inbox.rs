@@ -44,12 +44,12 @@ pub async fn post(
     body: Body,
 ) -> Result<Response, ProblemDetails> {
     let config = app.config();
-    // The URI the sender addressed is this inbox's public one (a proxy in front may have
-    // rewritten the request's), with the request's query.
-    let target_uri = match uri.query() {
-        Some(q) => format!("{}?{q}", app.inbox_url()),
-        None => app.inbox_url(),
-    };
+    // The URI the sender addressed: this server's public base URL (a proxy in front may
+    // have rewritten the request's host and scheme), then the path it asked for (`/inbox`
+    // or `/inbox/`) and the query.
+    let target_uri = app
+        .urls()
+        .public_uri(uri.path_and_query().map_or("/inbox", |p| p.as_str()));
     let peer = Peer {
         addr: app.sender_addr(peer.ip(), &headers),
         bearer_token: header_str(&headers, header::AUTHORIZATION)

@@ -33,6 +33,7 @@ use anyhow::{Context, Result, bail};
 mod goals;
 mod outbound;
 mod runs;
+mod signed;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -137,14 +138,44 @@ pub(crate) async fn roundtrip(
 /// POSTs unique notifications for `duration` from `CONNECTIONS` connections, spread over
 /// `addrs` (several servers on one database share the load).
 async fn load(addrs: &[String], template: &str, duration: Duration) -> Result<Load> {
+    let template = template.to_owned();
+    let make = move |addr: &str, c: usize, n: u64| {
+        let body = template.replace("BENCH-ID", &format!("{c:04x}{n:08x}"));
+        Some(
+            format!(
+                "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/ld+json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+    };
+    drive(addrs, duration, Arc::new(make)).await
+}
+
+/// Sends `requests` (whole HTTP/1.1 requests, each once) for at most `duration`, as
+/// [`load`] does; it ends early when they run out.
+async fn load_prepared(
+    addr: &str,
+    requests: Arc<Vec<Vec<u8>>>,
+    duration: Duration,
+) -> Result<Load> {
+    let make = move |_: &str, _: usize, n: u64| requests.get(n as usize).cloned();
+    drive(&[addr.to_owned()], duration, Arc::new(make)).await
+}
+
+/// What a connection sends next (its server, its index, the request's number), or `None`
+/// when there is nothing left to send.
+type MakeRequest = Arc<dyn Fn(&str, usize, u64) -> Option<Vec<u8>> + Send + Sync>;
+
+async fn drive(addrs: &[String], duration: Duration, make: MakeRequest) -> Result<Load> {
     let counter = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CONNECTIONS {
-        let (addr, template, counter, stop) = (
+        let (addr, make, counter, stop) = (
             addrs[c % addrs.len()].clone(),
-            template.to_owned(),
+            make.clone(),
             counter.clone(),
             stop.clone(),
         );
@@ -156,13 +187,11 @@ async fn load(addrs: &[String], template: &str, duration: Duration) -> Result<Lo
             let mut buf = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let body = template.replace("BENCH-ID", &format!("{c:04x}{n:08x}"));
-                let request = format!(
-                    "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/ld+json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
+                let Some(request) = make(&addr, c, n) else {
+                    break;
+                };
                 let t = Instant::now();
-                match roundtrip(&mut stream, &mut buf, request.as_bytes()).await {
+                match roundtrip(&mut stream, &mut buf, &request).await {
                     Ok(201) => created += 1,
                     Ok(_) => errors += 1,
                     Err(_) => {
@@ -175,8 +204,14 @@ async fn load(addrs: &[String], template: &str, duration: Duration) -> Result<Lo
             anyhow::Ok((latencies, created, errors))
         }));
     }
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
+    // Until `duration` has passed, or every connection has run out of requests.
+    let timer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
     let mut all = Vec::new();
     let (mut created, mut errors) = (0, 0);
     for t in tasks {
@@ -186,6 +221,7 @@ async fn load(addrs: &[String], template: &str, duration: Duration) -> Result<Lo
         errors += e;
     }
     let seconds = started.elapsed().as_secs_f64();
+    timer.abort();
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -366,6 +402,32 @@ async fn measure(
         10.0,
         "ms",
     );
+
+    // Signed against unsigned notifications, on one ingest-only server.
+    let signed = signed::signed_cost(
+        bin,
+        &runs.join("sqlite-signed"),
+        template,
+        seconds,
+        ingest.rate(),
+    )
+    .await?;
+    row(
+        "  same, unsigned (prepared requests)",
+        &signed.unsigned,
+        None,
+    );
+    row(
+        "  same, signed (Ed25519, verified)",
+        &signed.signed,
+        Some(("unsigned", signed.unsigned.rate())),
+    );
+    goals.ratio(
+        "signed ingest ≥ 0.8 of unsigned ingest",
+        signed.ratio(),
+        0.8,
+    );
+    report["signed_ingest"] = signed.json();
 
     let server = runs::coar_notify(
         bin,

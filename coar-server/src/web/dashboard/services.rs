@@ -57,14 +57,32 @@ fn keys_text(keys: &[coar_store::ServiceKey]) -> String {
 }
 
 /// The keys the form gives (its `keys` field: a JWK Set, an array of JWKs or one JWK;
-/// empty for none).
-fn keys_of(form: &Form) -> Result<Vec<coar_store::ServiceKey>, String> {
-    let text = form.get("keys").unwrap_or_default().trim();
+/// empty for none); `None` when the form has no such field (the keys are kept).
+fn keys_of(form: &Form) -> Result<Option<Vec<coar_store::ServiceKey>>, String> {
+    let Some(text) = form.get("keys").map(str::trim) else {
+        return Ok(None);
+    };
     if text.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| format!("keys: not JSON ({e})"))?;
-    crate::signatures::service_keys(&value).map_err(|e| format!("keys: {e}"))
+    crate::signatures::service_keys(&value)
+        .map(Some)
+        .map_err(|e| format!("keys: {e}"))
+}
+
+/// What the form asks besides its fields: a known signature policy, a key-set URL this
+/// server accepts.
+fn form_problem(app: &App, form: &Form, input: &ServiceInput) -> Option<String> {
+    if let Some(p) = form.get("signature_policy")
+        && p.parse::<coar_store::SignaturePolicy>().is_err()
+    {
+        return Some(format!("signature_policy: {p:?} is not a policy"));
+    }
+    let url = input.key_set_url.as_deref()?;
+    app.check_key_set_url(url)
+        .err()
+        .map(|e| format!("key_set_url: {e}"))
 }
 
 /// `GET /admin/services`.
@@ -251,8 +269,11 @@ async fn save(
     form: &Form,
 ) -> Response {
     let keys_text = form.get("keys").unwrap_or_default().to_owned();
-    match keys_of(form) {
-        Ok(keys) => input.keys = Some(keys),
+    match keys_of(form).and_then(|keys| match form_problem(app, form, &input) {
+        Some(problem) => Err(problem),
+        None => Ok(keys),
+    }) {
+        Ok(keys) => input.keys = keys,
         Err(message) => {
             let values = input_values(&input, &keys_text);
             return form_page(
