@@ -925,8 +925,10 @@ fn verify_one(
         .finish()
         .as_ref()
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
     // Accepted while now is at most created + max_age and before expires: remembered that
     // long, it cannot be accepted twice.
     let remember_until = created

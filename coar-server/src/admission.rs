@@ -296,25 +296,24 @@ impl Core {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(|t| coar_store::sha256_hex(t.as_bytes()));
-        // A signature is checked against the keys of the service the origin names.
+        // The service the origin names (one lookup, for the signature and the attribution);
+        // a signature is checked against its keys.
+        let mut named = match notification.origin().and_then(|o| o.id()) {
+            Some(origin) => self.store().service_by_id(origin).await?,
+            None => None,
+        };
         let verified = match &peer.signed {
             None => None,
-            Some(signed) => {
-                let named = match notification.origin().and_then(|o| o.id()) {
-                    Some(origin) => self.store().service_by_id(origin).await?,
-                    None => None,
-                };
-                self.check_signature(signed, &body, named.as_ref()).await?
-            }
+            Some(signed) => self.check_signature(signed, &body, &mut named).await?,
         };
-        // The same signed request again is refused before it spends anything (the service's
-        // rate, a place in quarantine); one arriving at the same time as the first is found
-        // when it is stored, below.
-        if let Some(v) = &verified {
-            let new = coar_store::NewNotification::inbound(&notification, &body, "");
-            if self.store().is_replay(&new, &v.replay_key).await? {
-                return Err(Rejection::Replayed);
-            }
+        // The same signed request again, to this process, is refused before it spends
+        // anything (the service's rate, a place in quarantine); to another process, or
+        // racing the first, it is found when it is stored, below.
+        let now = chrono::Utc::now().timestamp();
+        if let Some(v) = &verified
+            && self.recent_signatures.seen(&v.replay_key, now)
+        {
+            return Err(Rejection::Replayed);
         }
         let signature_key = verified.as_ref().map(|v| v.key.thumbprint());
         let evidence = Evidence {
@@ -322,7 +321,7 @@ impl Core {
             bearer_sha256: bearer_sha256.as_deref(),
             signature_key: signature_key.as_deref(),
         };
-        let service = match self.store().attribute(&notification, &evidence).await? {
+        let service = match Attribution::of(&notification, named, &evidence) {
             Attribution::Service(s) => Some(*s),
             Attribution::NotVouched(key, why) => {
                 tracing::info!(service = key, %why, "sender names a registered service that does not vouch for it");
@@ -378,6 +377,10 @@ impl Core {
             && inserted.record().signature_hash.as_deref() == Some(v.replay_key.as_str())
         {
             return Err(Rejection::Replayed);
+        }
+        if let Some(v) = verified {
+            self.recent_signatures
+                .remember(v.replay_key, v.remember_until, now);
         }
         let label = match (duplicate, quarantined) {
             (true, _) => "duplicate",

@@ -32,6 +32,7 @@ pub struct Core {
     pub(crate) service_limit: Option<limits::Limiter>,
     pub(crate) quarantined: limits::QuarantineCounts,
     pub(crate) key_refresh: crate::signatures::KeyRefresh,
+    pub(crate) recent_signatures: crate::signatures::RecentSignatures,
 }
 
 /// How long a retired signing key stays published.
@@ -152,6 +153,7 @@ impl Core {
             signing,
             published: std::sync::Mutex::default(),
             key_refresh: crate::signatures::KeyRefresh::default(),
+            recent_signatures: crate::signatures::RecentSignatures::default(),
             config,
         })
     }

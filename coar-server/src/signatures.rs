@@ -131,6 +131,44 @@ impl KeyRefresh {
     }
 }
 
+/// Signatures this process accepted lately, until they expire: a replay to this process is
+/// refused before it spends anything (the service's rate, a place in quarantine). The store
+/// is what decides (a replay to another process, or one racing the first, is found when its
+/// notification is stored); this only spares the work. Bounded: past [`REPLAY_CACHE`]
+/// entries the expired go, and if none had, all (the store still decides).
+#[derive(Debug, Default)]
+pub(crate) struct RecentSignatures {
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+/// The most signatures [`RecentSignatures`] remembers.
+const REPLAY_CACHE: usize = 100_000;
+
+impl RecentSignatures {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `replay_key` was accepted here and has not expired by `now`.
+    pub(crate) fn seen(&self, replay_key: &str, now: i64) -> bool {
+        self.lock()
+            .get(replay_key)
+            .is_some_and(|until| *until >= now)
+    }
+
+    /// Remembers an accepted signature until `until` (Unix seconds).
+    pub(crate) fn remember(&self, replay_key: String, until: i64, now: i64) {
+        let mut seen = self.lock();
+        if seen.len() >= REPLAY_CACHE {
+            seen.retain(|_, u| *u >= now);
+            if seen.len() >= REPLAY_CACHE {
+                seen.clear();
+            }
+        }
+        seen.insert(replay_key, until);
+    }
+}
+
 impl Core {
     /// Whether `url` may be a service's key-set URL: `https`, since whoever can change what
     /// it answers can sign as the service (`http` too with `COAR_ALLOW_PRIVATE_TARGETS`,
@@ -176,7 +214,7 @@ impl Core {
     }
 
     /// Checks a signed request against the keys of `service` (the one its notification
-    /// names as origin, if registered). `Ok(None)`: no signature to count, either none was
+    /// names as origin, if registered; updated when its key set is fetched again). `Ok(None)`: no signature to count, either none was
     /// sent or it names a key while the origin names no service that has keys (an unknown
     /// sender's signature, or a registered peer's that is not trusted by signature, cannot
     /// be checked; the other rules decide, as for an unsigned one; every coar-notify server
@@ -185,9 +223,8 @@ impl Core {
         &self,
         signed: &SignedRequest,
         body: &[u8],
-        service: Option<&RegisteredService>,
+        service: &mut Option<RegisteredService>,
     ) -> Result<Option<Verified>, Rejection> {
-        let mut service = service.cloned();
         // Fetch the key set when a named key is not in it, or it is old; at most every
         // REFRESH_INTERVAL per service.
         if let Some(s) = &service
@@ -207,7 +244,7 @@ impl Core {
             });
             if (unknown || stale) && self.key_refresh.take(s.key) {
                 match self.refresh_service_keys(s).await {
-                    Ok(updated) => service = Some(updated),
+                    Ok(updated) => *service = Some(updated),
                     Err(e) => {
                         tracing::warn!(service = s.key, error = %e, "the service's key set could not be fetched")
                     }

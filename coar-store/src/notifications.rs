@@ -490,32 +490,6 @@ impl Store {
         }
     }
 
-    /// Whether the inbound notification `new` (as it would be stored) is stored already
-    /// with this signature hash: the same signed request again, a replay. One lookup on the
-    /// unique dedup key, made before admission spends anything on a request (its sender's
-    /// rate, a quarantine place).
-    pub async fn is_replay(
-        &self,
-        new: &NewNotification<'_>,
-        signature_hash: &str,
-    ) -> Result<bool, StoreError> {
-        use sea_orm::QuerySelect;
-        let n = new.notification;
-        let origin = n.origin().and_then(|o| o.id()).unwrap_or("");
-        let id = n.id().filter(|id| !id.is_empty()).map_or_else(
-            || format!("urn:sha256:{}", sha256_hex(new.body)),
-            str::to_owned,
-        );
-        let stored = notification::Entity::find()
-            .select_only()
-            .column(notification::Column::SignatureHash)
-            .filter(notification::Column::DedupKey.eq(dedup_key(new.direction, origin, &id)))
-            .into_tuple::<Option<String>>()
-            .one(&self.db)
-            .await?;
-        Ok(stored.flatten().as_deref() == Some(signature_hash))
-    }
-
     async fn by_dedup_key(&self, key: &str) -> Result<Option<notification::Model>, StoreError> {
         Ok(notification::Entity::find()
             .filter(notification::Column::DedupKey.eq(key))

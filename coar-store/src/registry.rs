@@ -178,17 +178,8 @@ impl Store {
         let Some(origin) = n.origin().and_then(|o| o.id()) else {
             return Ok(Attribution::NoOrigin);
         };
-        let Some(service) = self.service_by_id(origin).await? else {
-            return Ok(Attribution::Unregistered);
-        };
-        let claims = Claims {
-            origin_inbox: n.origin().and_then(|o| o.inbox()),
-            pattern: n.pattern(),
-        };
-        Ok(match service.vouches_for(&claims, evidence) {
-            Ok(()) => Attribution::Service(Box::new(service)),
-            Err(why) => Attribution::NotVouched(service.key, why),
-        })
+        let service = self.service_by_id(origin).await?;
+        Ok(Attribution::of(n, service, evidence))
     }
 
     /// The senders of quarantined notifications that are not registered, by id, with every

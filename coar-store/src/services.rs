@@ -193,6 +193,29 @@ pub enum Attribution {
 }
 
 impl Attribution {
+    /// [`Store::attribute`](crate::Store::attribute) when the caller has looked up `named`,
+    /// the service registered under `n`'s `origin.id` (if any) already.
+    pub fn of(
+        n: &coar_model::Notification,
+        named: Option<RegisteredService>,
+        evidence: &Evidence<'_>,
+    ) -> Attribution {
+        if n.origin().and_then(|o| o.id()).is_none() {
+            return Attribution::NoOrigin;
+        }
+        let Some(service) = named else {
+            return Attribution::Unregistered;
+        };
+        let claims = Claims {
+            origin_inbox: n.origin().and_then(|o| o.inbox()),
+            pattern: n.pattern(),
+        };
+        match service.vouches_for(&claims, evidence) {
+            Ok(()) => Attribution::Service(Box::new(service)),
+            Err(why) => Attribution::NotVouched(service.key, why),
+        }
+    }
+
     /// The service, when one vouches.
     pub fn service(self) -> Option<RegisteredService> {
         match self {
