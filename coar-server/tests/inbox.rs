@@ -1197,3 +1197,34 @@ server_test!(ldn_test_suite_notifications_round_trip, |url| {
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     s.stop().await;
 });
+
+/// A body that breaks off in its framing (a chunk size that is not hex) is a 400 naming it,
+/// not a 413 as if it were too large, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_broken_off_midway_is_a_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = common::db::create(common::db::Kind::Sqlite).await.unwrap();
+    let s = start(&db.url, &[]).await;
+    let addr = s
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/ld+json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"a\":\r\nZZ\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("Unreadable body"), "{answer}");
+    assert!(db.store.get(1).await.unwrap().is_none());
+    s.stop().await;
+    common::db::drop_db(db).await;
+}

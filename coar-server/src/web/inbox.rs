@@ -69,8 +69,17 @@ pub async fn post(
             return Err(rejection.into());
         }
     };
-    let Some(bytes) = read_within(body, config.max_body).await else {
-        return Err(app.refused(None, app.too_large()).into());
+    let bytes = match read_within(body, config.max_body).await {
+        Ok(bytes) => bytes,
+        Err(BodyRead::TooLarge) => return Err(app.refused(None, app.too_large()).into()),
+        Err(BodyRead::Broken) => {
+            app.metrics().received("none", "malformed");
+            return Err(ProblemDetails::new(
+                StatusCode::BAD_REQUEST,
+                "Unreadable body",
+                "the request body could not be read to its end (broken framing or a stalled sender)",
+            ));
+        }
     };
     let receipt = app.core().admit_screened(screened, bytes).await?;
     let mut response =
@@ -108,20 +117,27 @@ async fn discard(stream: &mut axum::body::BodyDataStream, budget: usize) {
     .await;
 }
 
-/// The whole body, or `None` when it is longer than `limit`: then the rest is drained, so
-/// that the 413 reaches the sender.
-async fn read_within(body: Body, limit: usize) -> Option<Bytes> {
+/// Why a body was not read whole.
+enum BodyRead {
+    /// It is longer than the limit (the rest was drained, so that the 413 reaches the sender).
+    TooLarge,
+    /// It broke off: framing the HTTP layer refused, or a read that failed or timed out.
+    Broken,
+}
+
+/// The whole body, within `limit` bytes.
+async fn read_within(body: Body, limit: usize) -> Result<Bytes, BodyRead> {
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-        let chunk = chunk.ok()?;
+        let chunk = chunk.map_err(|_| BodyRead::Broken)?;
         if buf.len() + chunk.len() > limit {
             discard(&mut stream, DRAIN_BYTES).await;
-            return None;
+            return Err(BodyRead::TooLarge);
         }
         buf.extend_from_slice(&chunk);
     }
-    Some(buf.freeze())
+    Ok(buf.freeze())
 }
 
 /// Items on a page of `GET /inbox` when no `limit` is given.
