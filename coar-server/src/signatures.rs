@@ -13,7 +13,7 @@ use std::{
 };
 
 use coar_ldn::signature::{self, SignatureError, Verified, VerifyingKey};
-use coar_store::{RegisteredService, ServiceKey};
+use coar_store::{RegisteredService, Released, ServiceInput, ServiceKey, StoreError};
 use http::HeaderMap;
 use serde_json::Value;
 
@@ -169,7 +169,53 @@ impl RecentSignatures {
     }
 }
 
+/// What [`Core::save_service`] did.
+#[derive(Debug)]
+pub struct SavedService {
+    /// The service as saved (with the keys just fetched from its key-set URL).
+    pub service: RegisteredService,
+    /// What its rules now vouch for in the quarantine, released.
+    pub released: Released,
+    /// Why its key set could not be fetched, if it has a URL and that failed (the service
+    /// is saved all the same).
+    pub key_set_error: Option<String>,
+}
+
 impl Core {
+    /// Registers a service (`key` `None`) or changes one, as the API and the dashboard do:
+    /// its key-set URL checked ([`Core::check_key_set_url`]), the service stored, its key set
+    /// fetched, then what its rules now vouch for released from quarantine.
+    pub async fn save_service(
+        &self,
+        key: Option<i64>,
+        input: &ServiceInput,
+    ) -> Result<SavedService, StoreError> {
+        if let Some(url) = &input.key_set_url {
+            self.check_key_set_url(url)
+                .map_err(|message| StoreError::Invalid {
+                    field: "key_set_url",
+                    message,
+                })?;
+        }
+        let mut service = match key {
+            Some(k) => self.store().update_service(k, input).await?,
+            None => self.store().add_service(input).await?,
+        };
+        let mut key_set_error = None;
+        if service.key_set_url.is_some() {
+            match self.refresh_service_keys(&service).await {
+                Ok(updated) => service = updated,
+                Err(e) => key_set_error = Some(e),
+            }
+        }
+        let released = self.store().release_for(&service).await?;
+        Ok(SavedService {
+            service,
+            released,
+            key_set_error,
+        })
+    }
+
     /// Whether `url` may be a service's key-set URL: `https`, since whoever can change what
     /// it answers can sign as the service (`http` too with `COAR_ALLOW_PRIVATE_TARGETS`,
     /// for development).

@@ -6,7 +6,9 @@ mod common;
 use std::path::PathBuf;
 
 use coar_store::{Direction, Filter, State};
-use common::{LD_JSON, Server, eventually, start, webdriver::Browser};
+use common::{
+    LD_JSON, Server, eventually, hidden, http_session, sign_in, start, unescape, webdriver::Browser,
+};
 use reqwest::{StatusCode, redirect::Policy};
 use serde_json::{Value, json};
 
@@ -41,29 +43,6 @@ async fn post_inbox(s: &Server, doc: &Value) {
     );
 }
 
-/// A client that keeps cookies and does not follow redirects, as a person's browser session.
-fn http_session() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The HTML's text where minijinja escaped `/` (as `&#x2f;`).
-fn unescape(html: &str) -> String {
-    html.replace("&#x2f;", "/")
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    unescape(&html[start..start + html[start..].find('"').unwrap()])
-}
-
 /// POSTs a dashboard form: the session's CSRF token, then `fields`.
 async fn submit(
     http: &reqwest::Client,
@@ -74,32 +53,6 @@ async fn submit(
     let mut form = vec![("_csrf", csrf)];
     form.extend_from_slice(fields);
     http.post(url).form(&form).send().await.unwrap()
-}
-
-/// Signs in over HTTP; returns the session's CSRF token.
-async fn sign_in(s: &Server, http: &reqwest::Client) -> String {
-    let login = http
-        .get(s.url("/admin/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = http
-        .post(s.url("/admin/login"))
-        .form(&[
-            ("_csrf", hidden(&login, "_csrf").as_str()),
-            ("token", TOKEN),
-            ("next", "/admin"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let overview = http.get(s.url("/admin")).send().await.unwrap();
-    assert_eq!(overview.status(), StatusCode::OK);
-    hidden(&overview.text().await.unwrap(), "_csrf")
 }
 
 server_test!(dashboard_over_http, |url| {
@@ -153,7 +106,7 @@ server_test!(dashboard_over_http, |url| {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let csrf = sign_in(&s, &http).await;
+    let csrf = sign_in(&s, &http, TOKEN).await;
 
     // An open redirect after sign-in is not possible.
     let login = http_session();

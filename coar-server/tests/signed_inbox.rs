@@ -245,34 +245,6 @@ server_test!(signatures_are_evidence_and_each_failure_is_named, |url| {
     s.stop().await;
 });
 
-/// A dashboard session signed in with the admin token.
-async fn sign_in(s: &common::Server) -> reqwest::Client {
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = http
-        .get(s.url("/admin/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"_csrf\" value=\"";
-    let start = login.find(marker).expect("a CSRF field") + marker.len();
-    let csrf = &login[start..start + login[start..].find('"').unwrap()];
-    let r = http
-        .post(s.url("/admin/login"))
-        .form(&[("_csrf", csrf), ("token", TOKEN), ("next", "/admin")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    http
-}
-
 fn body_id(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body).unwrap()["id"]
         .as_str()
@@ -375,13 +347,14 @@ async fn another_server_is_trusted_through_its_published_key_set() {
     assert_eq!(record["signature_key"], second_key.as_str());
 
     // The dashboard says how the sender proved itself, and which keys the service has.
-    let session = sign_in(&b).await;
+    let session = common::http_session();
+    common::sign_in(&b, &session, TOKEN).await;
     let page = |path: String| {
         let session = session.clone();
         let url = b.url(&path);
         async move {
             let html = session.get(url).send().await.unwrap().text().await.unwrap();
-            html.replace("&#x2f;", "/")
+            common::unescape(&html)
         }
     };
     let message = page(format!("/admin/messages/{}", record["key"])).await;

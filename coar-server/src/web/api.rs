@@ -277,35 +277,15 @@ fn body_url(url: Option<String>) -> Option<Option<String>> {
     url.map(|u| Some(u.trim().to_owned()).filter(|u| !u.is_empty()))
 }
 
-/// A key-set URL the API accepts ([`crate::Core::check_key_set_url`]).
-fn checked_url(app: &App, url: Option<String>) -> Result<Option<String>, ProblemDetails> {
-    if let Some(u) = &url {
-        app.check_key_set_url(u)
-            .map_err(|m| bad("key_set_url", m))?;
-    }
-    Ok(url)
-}
-
-/// After a service is saved: its key set fetched (when it has a URL), then what its rules
-/// now vouch for released; the answer's body.
-async fn saved_service(
-    app: &App,
-    mut s: coar_store::RegisteredService,
-) -> Result<Value, ProblemDetails> {
-    let mut key_set_error = None;
-    if s.key_set_url.is_some() {
-        match app.refresh_service_keys(&s).await {
-            Ok(updated) => s = updated,
-            Err(e) => key_set_error = Some(e),
-        }
-    }
-    let released = app.store().release_for(&s).await?;
-    let mut body = service_json(&s);
-    body["quarantine"] = json!(crate::views::ReleasedView::from(released));
-    if let Some(e) = key_set_error {
+/// The answer to a saved service: the service, what was released, why its key set could
+/// not be fetched.
+fn saved_json(saved: &crate::signatures::SavedService) -> Value {
+    let mut body = service_json(&saved.service);
+    body["quarantine"] = json!(crate::views::ReleasedView::from(saved.released));
+    if let Some(e) = &saved.key_set_error {
         body["key_set_error"] = json!(e);
     }
-    Ok(body)
+    body
 }
 
 fn service_json(s: &coar_store::RegisteredService) -> Value {
@@ -364,11 +344,11 @@ pub async fn add_service(
         tokens: body.tokens,
         signature_policy: body.signature_policy.unwrap_or_default(),
         keys: body_keys(body.keys.as_ref())?,
-        key_set_url: checked_url(&app, body_url(body.key_set_url).flatten())?,
+        key_set_url: body_url(body.key_set_url).flatten(),
     };
-    let s = app.store().add_service(&input).await?;
-    let location = app.urls().api_service(s.key);
-    let body = saved_service(&app, s).await?;
+    let saved = app.save_service(None, &input).await?;
+    let location = app.urls().api_service(saved.service.key);
+    let body = saved_json(&saved);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -416,14 +396,11 @@ pub async fn update_service(
         tokens: body.tokens,
         signature_policy: body.signature_policy.unwrap_or(current.signature_policy),
         keys,
-        key_set_url: match body_url(body.key_set_url) {
-            Some(url) => checked_url(&app, url)?,
-            None => current.key_set_url,
-        },
+        key_set_url: body_url(body.key_set_url).unwrap_or(current.key_set_url),
     };
-    let s = app.store().update_service(key, &input).await?;
     // Its rules may now vouch for more of what waits (never for less than its evidence).
-    Ok(Json(saved_service(&app, s).await?).into_response())
+    let saved = app.save_service(Some(key), &input).await?;
+    Ok(Json(saved_json(&saved)).into_response())
 }
 
 /// `DELETE /api/services/{key}`: 204, or 404.

@@ -175,3 +175,52 @@ pub async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut check: 
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A client that keeps cookies and does not follow redirects, as a person's browser session.
+pub fn http_session() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The HTML's text where minijinja escaped `/` (as `&#x2f;`).
+pub fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+}
+
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    unescape(&html[start..start + html[start..].find('"').unwrap()])
+}
+
+/// Signs in to the dashboard over HTTP with the admin `token`; returns the session's CSRF token.
+pub async fn sign_in(s: &Server, http: &reqwest::Client, token: &str) -> String {
+    let login = http
+        .get(s.url("/admin/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = http
+        .post(s.url("/admin/login"))
+        .form(&[
+            ("_csrf", hidden(&login, "_csrf").as_str()),
+            ("token", token),
+            ("next", "/admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let overview = http.get(s.url("/admin")).send().await.unwrap();
+    assert_eq!(overview.status(), reqwest::StatusCode::OK);
+    hidden(&overview.text().await.unwrap(), "_csrf")
+}

@@ -71,18 +71,12 @@ fn keys_of(form: &Form) -> Result<Option<Vec<coar_store::ServiceKey>>, String> {
         .map_err(|e| format!("keys: {e}"))
 }
 
-/// What the form asks besides its fields: a known signature policy, a key-set URL this
-/// server accepts.
-fn form_problem(app: &App, form: &Form, input: &ServiceInput) -> Option<String> {
-    if let Some(p) = form.get("signature_policy")
-        && p.parse::<coar_store::SignaturePolicy>().is_err()
-    {
-        return Some(format!("signature_policy: {p:?} is not a policy"));
-    }
-    let url = input.key_set_url.as_deref()?;
-    app.check_key_set_url(url)
-        .err()
-        .map(|e| format!("key_set_url: {e}"))
+/// A signature policy the form names that is none (`input_of` would read it as the default).
+fn policy_problem(form: &Form) -> Option<String> {
+    let p = form.get("signature_policy")?;
+    p.parse::<coar_store::SignaturePolicy>()
+        .is_err()
+        .then(|| format!("signature_policy: {p:?} is not a policy"))
 }
 
 /// `GET /admin/services`.
@@ -269,7 +263,7 @@ async fn save(
     form: &Form,
 ) -> Response {
     let keys_text = form.get("keys").unwrap_or_default().to_owned();
-    match keys_of(form).and_then(|keys| match form_problem(app, form, &input) {
+    match keys_of(form).and_then(|keys| match policy_problem(form) {
         Some(problem) => Err(problem),
         None => Ok(keys),
     }) {
@@ -293,35 +287,19 @@ async fn save(
             Err(e) => return problem_page(app, admin, e.into()),
         }
     }
-    let saved = match key {
-        Some(k) => app.store().update_service(k, &input).await,
-        None => app.store().add_service(&input).await,
-    };
-    match saved {
-        Ok(mut s) => {
-            let mut fetch_error = None;
-            if s.key_set_url.is_some() {
-                match app.refresh_service_keys(&s).await {
-                    Ok(updated) => s = updated,
-                    Err(e) => fetch_error = Some(e),
-                }
-            }
-            if let Err(e) = app.store().release_for(&s).await {
-                return problem_page(app, admin, e.into());
-            }
-            match fetch_error {
-                // Saved; the admin sees why no key came from the URL.
-                Some(e) => form_page(
-                    app,
-                    admin,
-                    StatusCode::OK,
-                    Some(s.key),
-                    service_row(&s),
-                    Some(format!("Saved, but its key set could not be fetched: {e}")),
-                ),
-                None => redirect(&format!("{}/services?done=saved", root(app))),
-            }
-        }
+    match app.save_service(key, &input).await {
+        // Saved; the admin sees why no key came from the URL.
+        Ok(saved) => match saved.key_set_error {
+            Some(e) => form_page(
+                app,
+                admin,
+                StatusCode::OK,
+                Some(saved.service.key),
+                service_row(&saved.service),
+                Some(format!("Saved, but its key set could not be fetched: {e}")),
+            ),
+            None => redirect(&format!("{}/services?done=saved", root(app))),
+        },
         Err(e) => match form_error(&e) {
             Some(message) => form_page(
                 app,
