@@ -41,9 +41,18 @@ const OUTBOUND_BATCH: u64 = 16;
 /// slow handlers do not leave finished work unrecorded for long.
 const FLUSH_AFTER: Duration = Duration::from_secs(2);
 
-/// Records a batch's successes (a failure is recorded as it happens, with its backoff).
+/// Records a batch's successes (a failure is recorded as it happens, with its backoff), in
+/// the inbox writer's next transaction.
 async fn complete(core: &Arc<Core>, done: &[(&Claim, Option<Delivery>)]) {
-    for ((claim, delivery), result) in done.iter().zip(core.store().complete_many(done).await) {
+    if done.is_empty() {
+        return;
+    }
+    let owned = done
+        .iter()
+        .map(|(c, d)| ((*c).clone(), d.clone()))
+        .collect();
+    let results = core.inserter.complete(owned).await;
+    for ((claim, delivery), result) in done.iter().zip(results) {
         match result {
             Err(e) => {
                 tracing::warn!(key = claim.record.key, error = %e, "done, but could not mark it")
@@ -178,6 +187,7 @@ pub struct Workers {
 impl Workers {
     /// Starts `count` supervised workers on `core`.
     pub fn start(core: Arc<Core>, count: usize) -> Workers {
+        core.inserter.hand_off().open(hand_off_capacity(count));
         let (stop, stopped) = watch::channel(false);
         let running = spawn(core.clone(), count, stopped);
         Workers {
@@ -193,6 +203,12 @@ impl Workers {
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.running.join_next().await.is_some() {}
+        let hand_off = self.core.inserter.hand_off();
+        for claim in hand_off.close(hand_off_capacity(self.count)) {
+            if let Err(e) = self.core.store().release(&claim).await {
+                tracing::warn!(key = claim.record.key, error = %e, "could not hand back a claim; its lease will expire");
+            }
+        }
         self.core.metrics().workers.retire(self.count);
     }
 }
@@ -231,10 +247,41 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-/// One worker's loop.
+/// Claims taken from the [`HandOff`](crate::batch::HandOff), counted as finished when
+/// dropped (a panic included).
+struct Taken<'a> {
+    core: &'a Core,
+    claims: Vec<Claim>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.core.inserter.hand_off().finished(self.claims.len());
+    }
+}
+
+/// How many claims the inbox writers may hold for `count` workers.
+fn hand_off_capacity(count: usize) -> usize {
+    count.saturating_mul(usize::try_from(INBOUND_BATCH).unwrap_or(usize::MAX))
+}
+
+/// One worker's loop: what the inbox writers claimed for this process first, then what
+/// the queue has due (a backlog, retries, expired leases, outbound).
 pub async fn run(core: Arc<Core>, name: String, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let mut busy = false;
+        let handed = Taken {
+            core: &core,
+            claims: core
+                .inserter
+                .hand_off()
+                .take(usize::try_from(INBOUND_BATCH).unwrap_or(usize::MAX)),
+        };
+        if !handed.claims.is_empty() {
+            busy = true;
+            handle_batch(&core, Direction::Inbound, &handed.claims, &stop).await;
+        }
+        drop(handed);
         for (direction, limit) in [
             (Direction::Inbound, INBOUND_BATCH),
             (Direction::Outbound, OUTBOUND_BATCH),
@@ -254,6 +301,7 @@ pub async fn run(core: Arc<Core>, name: String, mut stop: watch::Receiver<bool>)
         if !busy {
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
+                () = core.inserter.hand_off().arrival() => {}
                 _ = stop.changed() => {}
             }
         }

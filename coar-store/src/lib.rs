@@ -72,7 +72,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 pub use cidr::Cidr;
 pub use keys::{NewSigningKey, StoredSigningKey};
 pub use model::{Attempt, Direction, Filter, Page, QueuePolicy, Record, State, Stats};
-pub use notifications::{Inserted, NewNotification};
+pub use notifications::{HandOver, Inserted, NewNotification, Written};
 pub use queue::{Claim, Delivery, Failure};
 pub use services::{
     Attribution, Claims, Evidence, FETCHED_KEYS_LIFETIME, MAX_KEYS_BYTES, MAX_SERVICE_KEYS,

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::{
-    Direction, Record, State, Store, StoreError,
+    Claim, Delivery, Direction, Record, State, Store, StoreError,
     entity::{link, notification},
     model::to_micros,
     sha256_hex,
@@ -99,6 +99,51 @@ struct Prepared {
     model: notification::ActiveModel,
     links: Vec<(&'static str, String)>,
 }
+
+impl Prepared {
+    /// An inbound notification to be stored `queued`: one a [`HandOver`] may claim.
+    fn claimable(&self) -> bool {
+        matches!(&self.model.direction, Set(d) if d == Direction::Inbound.as_str())
+            && matches!(&self.model.state, Set(s) if s == State::Queued.as_str())
+    }
+
+    /// Stores it claimed under `token` until `lease_until`, as a claim would leave it.
+    fn claim(&mut self, token: &str, lease_until: i64, now: i64) {
+        self.model.state = Set(State::Processing.as_str().to_owned());
+        self.model.lease_until = Set(Some(lease_until));
+        self.model.lease_owner = Set(Some(token.to_owned()));
+        self.model.attempts = Set(1);
+        self.model.updated_at = Set(now);
+    }
+}
+
+/// Claims, in the transaction that stores them, the inbound notifications a
+/// [`Store::write_batch`] stores as `queued`, for a worker of the same process.
+#[derive(Debug, Clone, Copy)]
+pub struct HandOver<'a> {
+    /// The worker's name, recorded with each attempt.
+    pub worker: &'a str,
+    /// The most to claim.
+    pub limit: usize,
+}
+
+/// What [`Store::write_batch`] did.
+#[derive(Debug)]
+pub struct Written {
+    /// One result per notification, in order, as [`Store::insert_many`] gives them.
+    pub inserted: Vec<Result<Inserted, StoreError>>,
+    /// What was claimed for the [`HandOver`]'s worker, oldest first.
+    pub claims: Vec<Claim>,
+    /// One result per completion, in order, as [`Store::complete_many`] gives them.
+    pub completed: Vec<Result<(), StoreError>>,
+}
+
+/// What one batch transaction did: per notification, the claims made, per completion.
+type BatchOutcome = (
+    Vec<Result<Inserted, StoreError>>,
+    Vec<Claim>,
+    Vec<Result<(), StoreError>>,
+);
 
 /// Refuses a notification whose identifiers (the indexed columns and links) hold a NUL
 /// character: no IRI may, PostgreSQL cannot store one in text, and SQLite's functions stop
@@ -336,32 +381,85 @@ impl Store {
         &self,
         batch: &[NewNotification<'_>],
     ) -> Vec<Result<Inserted, StoreError>> {
-        // One at a time when there is one, or when one cannot be stored (it gets its error,
-        // the others are stored).
-        if batch.len() == 1 || batch.iter().any(|n| storable(n).is_err()) {
-            let mut out = Vec::with_capacity(batch.len());
-            for new in batch {
-                out.push(self.insert(new.clone()).await);
-            }
-            return out;
+        self.write_batch(batch, None, &[]).await.inserted
+    }
+
+    /// [`insert_many`](Self::insert_many) and [`complete_many`](Self::complete_many) in one
+    /// transaction, one durable commit: what an inbox writer does with what has accumulated,
+    /// the workers' completions included. With a [`HandOver`], the inbound notifications it
+    /// stores as `queued` (at most `limit`) are stored claimed instead, for the hand-over's
+    /// worker, exactly as [`claim`](Self::claim) would have claimed them (state
+    /// `processing` under a lease, an attempt recorded), and come back in
+    /// [`Written::claims`]: the worker needs no claim of its own, and a worker that dies
+    /// lets the lease expire like any other.
+    ///
+    /// If the database refuses the batch as a whole (a concurrent writer won a race on an
+    /// id, say), each notification is stored on its own, none claimed, and the completions
+    /// are made in their own transaction.
+    pub async fn write_batch(
+        &self,
+        batch: &[NewNotification<'_>],
+        hand_over: Option<HandOver<'_>>,
+        done: &[(&Claim, Option<Delivery>)],
+    ) -> Written {
+        // One that cannot be stored gets its error; the others are stored together.
+        let mut inserted: Vec<Option<Result<Inserted, StoreError>>> =
+            batch.iter().map(|n| storable(n).err().map(Err)).collect();
+        let storable: Vec<NewNotification<'_>> = batch
+            .iter()
+            .zip(&inserted)
+            .filter(|(_, refused)| refused.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if storable.is_empty() && done.is_empty() {
+            return Written {
+                inserted: inserted.into_iter().flatten().collect(),
+                claims: Vec::new(),
+                completed: Vec::new(),
+            };
         }
-        match self.try_batch(batch).await {
-            Ok(results) => results,
+        let (stored, claims, completed) = match self.try_batch(&storable, hand_over, done).await {
+            Ok(written) => written,
             Err(_) => {
-                let mut out = Vec::with_capacity(batch.len());
-                for new in batch {
-                    out.push(self.insert(new.clone()).await);
+                let mut stored = Vec::with_capacity(storable.len());
+                for new in &storable {
+                    stored.push(self.insert(new.clone()).await);
                 }
-                out
+                let completed = if done.is_empty() {
+                    Vec::new()
+                } else {
+                    self.complete_many(done).await
+                };
+                (stored, Vec::new(), completed)
             }
+        };
+        let mut stored = stored.into_iter();
+        for slot in &mut inserted {
+            if slot.is_none() {
+                *slot = stored.next();
+            }
+        }
+        Written {
+            inserted: inserted
+                .into_iter()
+                .map(|r| {
+                    r.unwrap_or(Err(StoreError::Unavailable(
+                        "a batched row is missing".into(),
+                    )))
+                })
+                .collect(),
+            claims,
+            completed,
         }
     }
 
     async fn try_batch(
         &self,
         batch: &[NewNotification<'_>],
-    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        let prepared: Vec<Prepared> = batch.iter().map(prepare).collect();
+        hand_over: Option<HandOver<'_>>,
+        done: &[(&Claim, Option<Delivery>)],
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut prepared: Vec<Prepared> = batch.iter().map(prepare).collect();
         let (_turn, txn) = self.begin_write().await?;
         let stored = |keys: Vec<String>| {
             let txn = &txn;
@@ -380,24 +478,42 @@ impl Store {
         // itself (`ON CONFLICT DO NOTHING`) and only what it skipped is read afterwards: one
         // statement less per batch when, as usual, nothing is a repeat.
         let mut known: std::collections::HashMap<String, notification::Model> =
-            if self.backend == crate::Backend::MySql {
+            if self.backend == crate::Backend::MySql && !prepared.is_empty() {
                 stored(prepared.iter().map(|p| p.key.clone()).collect())
                     .await?
                     .collect()
             } else {
                 std::collections::HashMap::new()
             };
-        // The first occurrence of each new key is inserted; the rest resolve against it.
-        let mut fresh: Vec<&Prepared> = Vec::new();
+        // The first occurrence of each new key is inserted (claimed, if handed over); the
+        // rest resolve against it.
+        let now = Utc::now();
+        let lease_until =
+            now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(5));
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut room = hand_over.map_or(0, |h| h.limit);
         let mut seen = std::collections::HashSet::new();
-        for p in &prepared {
-            if !known.contains_key(&p.key) && seen.insert(p.key.as_str()) {
-                fresh.push(p);
+        let mut fresh_at = Vec::new();
+        for (i, p) in prepared.iter_mut().enumerate() {
+            if known.contains_key(&p.key) || !seen.insert(p.key.clone()) {
+                continue;
             }
+            fresh_at.push(i);
+            if room > 0 && p.claimable() {
+                room -= 1;
+                p.claim(&token, to_micros(lease_until), to_micros(now));
+            }
+        }
+        let fresh: Vec<&Prepared> = fresh_at.iter().map(|&i| &prepared[i]).collect();
+        // Completions read before they write: on SQLite the write lock must be taken first
+        // when no INSERT takes it.
+        if fresh.is_empty() && !done.is_empty() {
+            self.take_write_lock(&txn).await?;
         }
         let by_key: std::collections::HashMap<&str, &Prepared> =
             fresh.iter().map(|p| (p.key.as_str(), *p)).collect();
         let mut inserted_keys = std::collections::HashSet::new();
+        let mut claimed: Vec<Record> = Vec::new();
         if !fresh.is_empty() {
             let rows: Vec<notification::Model> = if self.backend == crate::Backend::MySql {
                 // No RETURNING on MariaDB/MySQL: one INSERT each, still one commit.
@@ -442,10 +558,17 @@ impl Store {
                         .iter()
                         .map(|(role, uri)| (row.id, *role, uri.as_str())),
                 );
+                if row.lease_owner.as_deref() == Some(token.as_str()) {
+                    claimed.push(row.clone().into());
+                }
                 inserted_keys.insert(row.dedup_key.clone());
                 known.insert(row.dedup_key.clone(), row);
             }
             insert_links(&txn, self.backend, &links).await?;
+        }
+        if let Some(h) = hand_over {
+            claimed.sort_unstable_by_key(|r| r.key);
+            crate::queue::start_attempts(&txn, &claimed, h.worker, to_micros(now)).await?;
         }
         // What the INSERT skipped was stored before (or by a concurrent writer since).
         let skipped: Vec<String> = fresh
@@ -456,9 +579,14 @@ impl Store {
         if !skipped.is_empty() {
             known.extend(stored(skipped).await?);
         }
+        let completed = if done.is_empty() {
+            Vec::new()
+        } else {
+            self.complete_in(&txn, done).await?
+        };
         txn.commit().await?;
         let mut answered_new = std::collections::HashSet::new();
-        Ok(prepared
+        let inserted = prepared
             .iter()
             .map(|p| {
                 let row = known
@@ -471,7 +599,12 @@ impl Store {
                     self.resolve_duplicate(row, &p.sha)
                 }
             })
-            .collect())
+            .collect();
+        Ok((
+            inserted,
+            Claim::all(claimed, lease_until, &token),
+            completed,
+        ))
     }
 
     fn resolve_duplicate(

@@ -32,6 +32,21 @@ pub struct Claim {
     token: String,
 }
 
+impl Claim {
+    /// The claims on just-claimed `records`, under one lease and token.
+    pub(crate) fn all(records: Vec<Record>, lease_until: DateTime<Utc>, token: &str) -> Vec<Claim> {
+        records
+            .into_iter()
+            .map(|record| Claim {
+                attempt: record.attempts,
+                record,
+                lease_until,
+                token: token.to_owned(),
+            })
+            .collect()
+    }
+}
+
 /// A failed attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Failure {
@@ -141,6 +156,33 @@ fn first_in_thread() -> SimpleExpr {
     Expr::exists(blocking).not()
 }
 
+/// Records a `running` attempt for each just-claimed record (its `attempts` already
+/// counts it), which its completion, failure or release then finishes.
+pub(crate) async fn start_attempts(
+    txn: &DatabaseTransaction,
+    records: &[Record],
+    worker: &str,
+    now_us: i64,
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let rows = records.iter().map(|r| attempt::ActiveModel {
+        id: NotSet,
+        notification: Set(r.key),
+        attempt: Set(i32::try_from(r.attempts).unwrap_or(i32::MAX)),
+        worker: Set(worker.chars().take(128).collect()),
+        started_at: Set(now_us),
+        finished_at: Set(None),
+        outcome: Set("running".into()),
+        error: Set(None),
+        http_status: Set(None),
+        response_excerpt: Set(None),
+    });
+    attempt::Entity::insert_many(rows).exec(txn).await?;
+    Ok(())
+}
+
 /// How many rounds an outbound claim makes when inboxes it found are full.
 const FILL_ROUNDS: usize = 4;
 
@@ -175,7 +217,10 @@ impl Store {
     /// write that changes nothing): a transaction that reads first and writes later fails
     /// with `SQLITE_BUSY` when another connection wrote in between. Elsewhere, row locks
     /// (`FOR UPDATE`) do that work.
-    async fn take_write_lock(&self, txn: &DatabaseTransaction) -> Result<(), StoreError> {
+    pub(crate) async fn take_write_lock(
+        &self,
+        txn: &DatabaseTransaction,
+    ) -> Result<(), StoreError> {
         use notification::Column as C;
         if self.backend == Backend::Sqlite {
             notification::Entity::update_many()
@@ -406,32 +451,9 @@ impl Store {
             .into_iter()
             .map(Record::from)
             .collect();
-        let rows: Vec<attempt::ActiveModel> = records
-            .iter()
-            .map(|r| attempt::ActiveModel {
-                id: NotSet,
-                notification: Set(r.key),
-                attempt: Set(i32::try_from(r.attempts).unwrap_or(i32::MAX)),
-                worker: Set(worker.chars().take(128).collect()),
-                started_at: Set(now_us),
-                finished_at: Set(None),
-                outcome: Set("running".into()),
-                error: Set(None),
-                http_status: Set(None),
-                response_excerpt: Set(None),
-            })
-            .collect();
-        attempt::Entity::insert_many(rows).exec(&txn).await?;
+        start_attempts(&txn, &records, worker, now_us).await?;
         txn.commit().await?;
-        Ok(records
-            .into_iter()
-            .map(|record| Claim {
-                attempt: record.attempts,
-                record,
-                lease_until,
-                token: token.clone(),
-            })
-            .collect())
+        Ok(Claim::all(records, lease_until, &token))
     }
 
     /// Marks a claimed notification `processed`.
@@ -468,13 +490,25 @@ impl Store {
         &self,
         done: &[(&Claim, Option<Delivery>)],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        use notification::Column as C;
         if done.is_empty() {
             return Ok(Vec::new());
         }
-        let now = to_micros(Utc::now());
         let (_turn, txn) = self.begin_write().await?;
         self.take_write_lock(&txn).await?;
+        let results = self.complete_in(&txn, done).await?;
+        txn.commit().await?;
+        Ok(results)
+    }
+
+    /// [`complete_many`](Self::complete_many)'s work inside `txn`, which holds the write
+    /// lock already (on SQLite: it has written, or taken [`take_write_lock`](Self::take_write_lock)).
+    pub(crate) async fn complete_in(
+        &self,
+        txn: &DatabaseTransaction,
+        done: &[(&Claim, Option<Delivery>)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        use notification::Column as C;
+        let now = to_micros(Utc::now());
         // Which claims still hold their lease: one read, then one UPDATE for them all and one
         // for their attempts (a delivery's attempt, which records what the peer answered,
         // one each). Was two statements per claim, each a turn of SQLite's one writer.
@@ -489,7 +523,7 @@ impl Store {
             if self.backend != Backend::Sqlite {
                 select = select.lock(LockType::Update);
             }
-            let owners: Vec<(i64, Option<String>)> = select.into_tuple().all(&txn).await?;
+            let owners: Vec<(i64, Option<String>)> = select.into_tuple().all(txn).await?;
             held.extend(owners.into_iter().filter_map(|(id, owner)| {
                 let claim = chunk.iter().find(|(c, _)| c.record.key == id)?.0;
                 (owner.as_deref() == Some(claim.token.as_str())).then_some(id)
@@ -509,7 +543,7 @@ impl Store {
                 .col_expr(C::LastError, Expr::value(Option::<String>::None))
                 .col_expr(C::UpdatedAt, Expr::value(now))
                 .filter(C::Id.is_in(chunk.iter().copied()))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         let plain: Vec<i64> = done
@@ -525,16 +559,15 @@ impl Store {
                 .col_expr(A::FinishedAt, Expr::value(now))
                 .filter(A::Notification.is_in(chunk.iter().copied()))
                 .filter(A::Outcome.eq("running"))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         for (claim, delivery) in done {
             if delivery.is_some() && held.contains(&claim.record.key) {
-                self.finish_attempt(&txn, claim, "succeeded", None, delivery.clone(), now)
+                self.finish_attempt(txn, claim, "succeeded", None, delivery.clone(), now)
                     .await?;
             }
         }
-        txn.commit().await?;
         Ok(done
             .iter()
             .map(|(c, _)| match held.contains(&c.record.key) {

@@ -506,3 +506,92 @@ store_test!(a_batch_completes_in_one_go_except_a_lost_lease, |db| {
     );
     assert!(db.store.complete_many(&[]).await.is_empty());
 });
+
+store_test!(a_batch_claims_what_it_stores_for_a_hand_over, |db| {
+    use coar_store::{HandOver, Inserted};
+    let docs: Vec<_> = (0..4)
+        .map(|_| parsed(&with_new_id(fixture("announce-endorsement"))))
+        .collect();
+    let mut batch: Vec<NewNotification<'_>> = docs
+        .iter()
+        .map(|(bytes, n)| NewNotification::inbound(n, bytes, "application/ld+json"))
+        .collect();
+    batch[1].state = State::Quarantined; // never handed over
+    batch.push(NewNotification::outbound(&docs[3].1, &docs[3].0)); // nor outbound
+    let hand_over = HandOver {
+        worker: "worker-here",
+        limit: 2,
+    };
+    let written = db.store.write_batch(&batch, Some(hand_over), &[]).await;
+    let stored: Vec<i64> = written
+        .inserted
+        .iter()
+        .map(|r| match r {
+            Ok(Inserted::New(r)) => r.key,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // The first two queued inbound ones, as a claim leaves them: processing, one running
+    // attempt; the third queued one waits, beyond the hand-over's room.
+    assert_eq!(keys_of(&written.claims), [stored[0], stored[2]]);
+    for claim in &written.claims {
+        let record = db.store.get(claim.record.key).await.unwrap().unwrap();
+        assert_eq!((record.state, record.attempts), (State::Processing, 1));
+        assert_eq!(claim.attempt, 1);
+        let attempts = db.store.attempts(claim.record.key).await.unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(
+            (attempts[0].outcome.as_str(), attempts[0].worker.as_str()),
+            ("running", "worker-here")
+        );
+    }
+    let state = |i: usize| {
+        let store = db.store.clone();
+        let key = stored[i];
+        async move { store.get(key).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state(1).await, State::Quarantined);
+    assert_eq!(state(3).await, State::Queued);
+    assert_eq!(state(4).await, State::Queued);
+    // A worker's claim finds only what was not handed over.
+    let now = Utc::now();
+    let claimed = db
+        .store
+        .claim_at(Direction::Inbound, "w", 10, now)
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&claimed), [stored[3]]);
+    // Completions ride on the next batch's transaction, a repeat in it included.
+    let done = [(&written.claims[0], None), (&claimed[0], None)];
+    let next = db.store.write_batch(&batch[..1], None, &done).await;
+    assert!(matches!(next.inserted[..], [Ok(Inserted::Duplicate(_))]));
+    assert!(next.claims.is_empty());
+    assert!(next.completed.iter().all(Result::is_ok), "{next:?}");
+    assert_eq!(state(0).await, State::Processed);
+    assert_eq!(state(3).await, State::Processed);
+    // Nothing to write writes nothing.
+    let only = db.store.write_batch(&[], None, &[]).await;
+    assert!(only.inserted.is_empty() && only.completed.is_empty());
+    // The one handed over and never finished is anybody's once its lease ends.
+    let later = now + Duration::seconds(61);
+    let retaken = db
+        .store
+        .claim_at(Direction::Inbound, "w2", 10, later)
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&retaken), [stored[2]]);
+    let lost = db
+        .store
+        .write_batch(&[], None, &[(&written.claims[1], None)])
+        .await;
+    assert!(matches!(lost.completed[..], [Err(StoreError::LeaseLost(k))] if k == stored[2]));
+    let outcomes: Vec<String> = db
+        .store
+        .attempts(stored[2])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
+    assert_eq!(outcomes, ["abandoned", "running"]);
+});
