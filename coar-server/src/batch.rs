@@ -91,18 +91,26 @@ pub struct HandOff {
 }
 
 impl HandOff {
-    /// How many more the writers may claim now.
-    fn room(&self) -> usize {
-        self.capacity
-            .load(Ordering::Acquire)
-            .saturating_sub(self.outstanding.load(Ordering::Acquire))
+    /// Reserves the room the workers have now (counted as outstanding at once, so that
+    /// writers committing side by side, as on PostgreSQL, do not each claim all of it).
+    fn reserve(&self) -> usize {
+        let capacity = self.capacity.load(Ordering::Acquire);
+        let mut reserved = 0;
+        let _ = self
+            .outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                reserved = capacity.saturating_sub(o);
+                Some(o + reserved)
+            });
+        reserved
     }
 
-    fn give(&self, claims: Vec<Claim>) {
+    /// Hands over what a writer claimed with `reserved` room; the unused room is freed.
+    fn give(&self, claims: Vec<Claim>, reserved: usize) {
+        self.finished(reserved.saturating_sub(claims.len()));
         if claims.is_empty() {
             return;
         }
-        self.outstanding.fetch_add(claims.len(), Ordering::AcqRel);
         self.waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -225,19 +233,15 @@ impl Inserter {
 
     /// Records a worker's completions in the writers' next transaction (one commit with
     /// whatever the inbox stores meanwhile): one result per claim, in order, as
-    /// [`Store::complete_many`] gives them.
+    /// [`Store::complete_many`] gives them; `None` when the writers have stopped (the
+    /// caller records them itself).
     pub async fn complete(
         &self,
         done: Vec<(Claim, Option<Delivery>)>,
-    ) -> Vec<Result<(), StoreError>> {
-        let count = done.len();
+    ) -> Option<Vec<Result<(), StoreError>>> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Job::Complete(done, reply)).await.is_err() {
-            return (0..count).map(|_| Err(gone())).collect();
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| (0..count).map(|_| Err(gone())).collect())
+        self.tx.send(Job::Complete(done, reply)).await.ok()?;
+        answer.await.ok()
     }
 }
 
@@ -287,14 +291,14 @@ async fn write_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>, hand_off:
             .iter()
             .flat_map(|(done, _)| done.iter().map(|(c, d)| (c, d.clone())))
             .collect();
-        let room = hand_off.room();
+        let room = hand_off.reserve();
         let hand_over = (room > 0).then_some(HandOver {
             worker: &worker,
             limit: room,
         });
         let written = store.write_batch(&batch, hand_over, &done).await;
         drop((batch, done));
-        hand_off.give(written.claims);
+        hand_off.give(written.claims, room);
         for ((_, reply), result) in inserts.into_iter().zip(written.inserted) {
             let _ = reply.send(result);
         }

@@ -50,17 +50,23 @@ async fn complete(core: &Arc<Core>, done: &[(&Claim, Option<Delivery>)]) {
     if done.is_empty() {
         return;
     }
-    let results = if done
+    let outbound = done
         .iter()
-        .any(|(c, _)| c.record.direction == Direction::Outbound)
-    {
-        core.store().complete_many(done).await
-    } else {
-        let owned = done
-            .iter()
-            .map(|(c, d)| ((*c).clone(), d.clone()))
-            .collect();
-        core.inserter.complete(owned).await
+        .any(|(c, _)| c.record.direction == Direction::Outbound);
+    let through_writer = match outbound {
+        true => None,
+        false => {
+            let owned = done
+                .iter()
+                .map(|(c, d)| ((*c).clone(), d.clone()))
+                .collect();
+            core.inserter.complete(owned).await
+        }
+    };
+    // Deliveries, or the inbox writer has stopped: recorded here.
+    let results = match through_writer {
+        Some(results) => results,
+        None => core.store().complete_many(done).await,
     };
     for ((claim, delivery), result) in done.iter().zip(results) {
         match result {
@@ -192,6 +198,25 @@ pub struct Workers {
     count: usize,
     stop: watch::Sender<bool>,
     running: JoinSet<()>,
+    /// Whether the hand-off room they opened is closed again.
+    closed: bool,
+}
+
+impl Drop for Workers {
+    /// Dropped without [`Workers::stop`] (a cancelled `serve`, an embedding application):
+    /// the loops are aborted with the `JoinSet`, and the inbox writers claim no more for
+    /// them. What was handed over and not finished waits out its lease.
+    fn drop(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            drop(
+                self.core
+                    .inserter
+                    .hand_off()
+                    .close(hand_off_capacity(self.count)),
+            );
+        }
+    }
 }
 
 impl Workers {
@@ -205,6 +230,7 @@ impl Workers {
             count,
             stop,
             running,
+            closed: false,
         }
     }
 
@@ -213,6 +239,7 @@ impl Workers {
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.running.join_next().await.is_some() {}
+        self.closed = true;
         let hand_off = self.core.inserter.hand_off();
         for claim in hand_off.close(hand_off_capacity(self.count)) {
             if let Err(e) = self.core.store().release(&claim).await {

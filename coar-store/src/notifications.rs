@@ -121,7 +121,7 @@ impl Prepared {
 /// [`Store::write_batch`] stores as `queued`, for a worker of the same process.
 #[derive(Debug, Clone, Copy)]
 pub struct HandOver<'a> {
-    /// The worker's name, recorded with each attempt.
+    /// Recorded as each attempt's worker (the inbox writer names this process).
     pub worker: &'a str,
     /// The most to claim.
     pub limit: usize,

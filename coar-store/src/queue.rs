@@ -512,7 +512,10 @@ impl Store {
         // Which claims still hold their lease: one read, then one UPDATE for them all and one
         // for their attempts (a delivery's attempt, which records what the peer answered,
         // one each). Was two statements per claim, each a turn of SQLite's one writer.
-        let mut held = std::collections::HashSet::new();
+        // Each claim is judged by its own token: one batch may hold two claims on one
+        // notification (a claim whose lease ran out, and its successor's), since the inbox
+        // writer records the completions of all of this process's workers together.
+        let mut owners: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
         for chunk in done.chunks(500) {
             let mut select = notification::Entity::find()
                 .select_only()
@@ -523,17 +526,17 @@ impl Store {
             if self.backend != Backend::Sqlite {
                 select = select.lock(LockType::Update);
             }
-            let owners: Vec<(i64, Option<String>)> = select.into_tuple().all(txn).await?;
-            held.extend(owners.into_iter().filter_map(|(id, owner)| {
-                let claim = chunk.iter().find(|(c, _)| c.record.key == id)?.0;
-                (owner.as_deref() == Some(claim.token.as_str())).then_some(id)
-            }));
+            let found: Vec<(i64, Option<String>)> = select.into_tuple().all(txn).await?;
+            owners.extend(found.into_iter().filter_map(|(id, o)| Some((id, o?))));
         }
-        let finished: Vec<i64> = done
+        let holds = |c: &Claim| owners.get(&c.record.key) == Some(&c.token);
+        let mut finished: Vec<i64> = done
             .iter()
+            .filter(|(c, _)| holds(c))
             .map(|(c, _)| c.record.key)
-            .filter(|k| held.contains(k))
             .collect();
+        finished.sort_unstable();
+        finished.dedup();
         for chunk in finished.chunks(500) {
             notification::Entity::update_many()
                 .col_expr(C::State, Expr::value(State::Processed.as_str()))
@@ -548,7 +551,7 @@ impl Store {
         }
         let plain: Vec<i64> = done
             .iter()
-            .filter(|(c, d)| d.is_none() && held.contains(&c.record.key))
+            .filter(|(c, d)| d.is_none() && holds(c))
             .map(|(c, _)| c.record.key)
             .collect();
         for chunk in plain.chunks(500) {
@@ -563,14 +566,14 @@ impl Store {
                 .await?;
         }
         for (claim, delivery) in done {
-            if delivery.is_some() && held.contains(&claim.record.key) {
+            if delivery.is_some() && holds(claim) {
                 self.finish_attempt(txn, claim, "succeeded", None, delivery.clone(), now)
                     .await?;
             }
         }
         Ok(done
             .iter()
-            .map(|(c, _)| match held.contains(&c.record.key) {
+            .map(|(c, _)| match holds(c) {
                 true => Ok(()),
                 false => Err(StoreError::LeaseLost(c.record.key)),
             })

@@ -580,11 +580,19 @@ store_test!(a_batch_claims_what_it_stores_for_a_hand_over, |db| {
         .await
         .unwrap();
     assert_eq!(keys_of(&retaken), [stored[2]]);
-    let lost = db
+    // The stale claim and its successor complete in one batch (the writer gathers every
+    // worker's): each is judged by its own lease, in either order.
+    let stale = (&written.claims[1], None);
+    let current = (&retaken[0], None);
+    let both = db
         .store
-        .write_batch(&[], None, &[(&written.claims[1], None)])
+        .write_batch(&[], None, &[stale.clone(), current.clone()])
         .await;
-    assert!(matches!(lost.completed[..], [Err(StoreError::LeaseLost(k))] if k == stored[2]));
+    assert!(
+        matches!(both.completed[..], [Err(StoreError::LeaseLost(k)), Ok(())] if k == stored[2]),
+        "{both:?}"
+    );
+    assert_eq!(state(2).await, State::Processed);
     let outcomes: Vec<String> = db
         .store
         .attempts(stored[2])
@@ -593,5 +601,35 @@ store_test!(a_batch_claims_what_it_stores_for_a_hand_over, |db| {
         .into_iter()
         .map(|a| a.outcome)
         .collect();
-    assert_eq!(outcomes, ["abandoned", "running"]);
+    assert_eq!(outcomes, ["abandoned", "succeeded"]);
+    // The other order, on a fresh claim and its successor.
+    let (bytes, n) = parsed(&with_new_id(fixture("announce-endorsement")));
+    let mine = db
+        .store
+        .write_batch(
+            &[NewNotification::inbound(&n, &bytes, "application/ld+json")],
+            Some(hand_over),
+            &[],
+        )
+        .await
+        .claims;
+    let theirs = db
+        .store
+        .claim_at(
+            Direction::Inbound,
+            "w3",
+            10,
+            Utc::now() + Duration::seconds(61),
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&theirs), keys_of(&mine));
+    let both = db
+        .store
+        .write_batch(&[], None, &[(&theirs[0], None), (&mine[0], None)])
+        .await;
+    assert!(
+        matches!(both.completed[..], [Ok(()), Err(StoreError::LeaseLost(_))]),
+        "{both:?}"
+    );
 });
