@@ -125,29 +125,8 @@ async fn every_payload_api_body_and_command_in_the_patterns_guide_works() {
     let dir = std::env::temp_dir().join(format!("coar-patterns-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // A signed-in dashboard session, as a person's browser has.
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = browser
-        .get(s.url("/admin/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"_csrf\" value=\"";
-    let start = login.find(marker).expect("the sign-in form's CSRF token") + marker.len();
-    let csrf = &login[start..start + login[start..].find('"').unwrap()];
-    let r = browser
-        .post(s.url("/admin/login"))
-        .form(&[("_csrf", csrf), ("token", TOKEN), ("next", "/admin")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in");
+    let browser = common::http_session();
+    common::sign_in(&s, &browser, TOKEN).await;
     let offer = sections[0].block("json");
     std::fs::write(dir.join("offer.json"), offer).unwrap();
 
